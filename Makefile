@@ -1,0 +1,90 @@
+# pgvigil build.  `make` builds bin/pgvigild and bin/pgvigil; `make test` installs what is
+# missing, builds, and runs every unit and integration test; `make demo` runs the demo.
+#
+# Every .c under daemon/ except the two programs' main.c goes into build/libpv.a; each
+# tests/unit/test_*.c becomes its own cmocka binary linked against it.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+SAN     ?=
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -Wno-format-nonliteral -fno-omit-frame-pointer \
+           -I/usr/include/postgresql -Idaemon $(SAN)
+LDFLAGS += $(SAN)
+LIBS     = -lpq -lconfig -ljansson -lssh2
+
+LIB_SRC   := $(filter-out daemon/pgvigild/main.c daemon/pgvigil/main.c,$(wildcard daemon/*/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test unit integration demo bench deps clean install lint asan valgrind
+
+all: bin/pgvigild bin/pgvigil $(BENCH_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpv.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/pgvigild: $(BUILD)/daemon/pgvigild/main.o $(BUILD)/libpv.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+bin/pgvigil: $(BUILD)/daemon/pgvigil/main.o $(BUILD)/libpv.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpv.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpv.a $(LDFLAGS) $(LIBS) -lcmocka
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libpv.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpv.a $(LDFLAGS) $(LIBS)
+
+# Installs the Debian packages the build and the tests need (idempotent; root only).
+deps:
+	@bash scripts/deps.sh
+
+unit: $(UNIT_BIN)
+
+# Everything: unit tests under ASan/UBSan in their own build tree, then the integration tests.
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build-asan/libpv.a $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+	@bash tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/run.sh
+
+# The layering rule of docs/architecture.md: core/ and common/ never include libpq, libssh2,
+# libconfig, or anything of io/.
+lint:
+	@! grep -nE '#include *[<"](libpq-fe|libssh2|libconfig|io/|act/|probe/)' daemon/core/*.[ch] daemon/common/*.[ch] || \
+	  { echo "lint: core/ or common/ includes an I/O layer"; exit 1; }
+	@echo "lint: layering ok"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 bin/pgvigil $(DESTDIR)$(PREFIX)/bin/pgvigil
+	install -m 755 bin/pgvigild $(DESTDIR)$(PREFIX)/sbin/pgvigild
+	for f in man/*.[1578]; do s=$${f##*.}; install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(LIB_OBJ:.o=.d)

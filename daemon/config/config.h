@@ -1,0 +1,93 @@
+/*
+ * config: pgvigil's configuration, loaded from a libconfig file and validated whole.
+ *
+ * The option table (config.c) is data: every setting's path, type, default and range lives
+ * there once, and drives loading, validation, check-config output and the docs-sync test.
+ * Loading never stops at the first problem: every error is collected as
+ * "FILE:LINE: setting: problem" and the load fails if there is any.  A PvConfig is immutable
+ * once loaded; reload builds a fresh one and swaps it only if it is valid.
+ * Secrets are redacted once, here: each conninfo has a *_redacted twin for display.
+ */
+#ifndef PV_CONFIG_CONFIG_H
+#define PV_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
+#define PV_MAX_NODES 32
+#define PV_MAX_POOLER_DBS 64
+#define PV_NAME_MAX 64
+
+typedef enum { PV_FAILOVER_AUTOMATIC, PV_FAILOVER_MANUAL } PvFailoverMode;
+
+typedef struct {
+	char name[PV_NAME_MAX];
+	char *conninfo;          /* as written; may hold a password: never print */
+	char *conninfo_redacted; /* for logs, journal, check-config */
+	int priority;            /* 0 = never promoted; default 100 */
+} PvNodeConfig;
+
+typedef struct {
+	char name[PV_NAME_MAX]; /* the name clients use in PgBouncer */
+	char *dbname;           /* the PostgreSQL database it maps to */
+	char *options;          /* extra PgBouncer parameters appended verbatim ("pool_size=20"), may be "" */
+} PvPoolerDb;
+
+typedef struct {
+	bool enabled; /* false when the pgbouncer group is absent */
+	char *admin_conninfo;
+	char *admin_conninfo_redacted;
+	char *include_file; /* the [databases] file pgvigil owns; pgbouncer.ini %includes it */
+	int timeout_ms;
+	int ndatabases;
+	PvPoolerDb databases[PV_MAX_POOLER_DBS];
+} PvPgbouncerConfig;
+
+typedef struct {
+	char *path;        /* file name the config was read from */
+	char cluster_name[PV_NAME_MAX];
+	int nnodes;
+	PvNodeConfig nodes[PV_MAX_NODES];
+
+	/* probe */
+	int probe_interval_ms;
+	int probe_timeout_ms;
+	int probe_retry_interval_ms;
+
+	/* failover */
+	PvFailoverMode failover_mode;
+	int failover_confirm_failures;
+	int failover_promote_timeout_ms;
+	int failover_repoint_timeout_ms;
+
+	char *journal_path;
+	char *control_socket;
+	char *control_pidfile; /* default: control_socket + ".pid" */
+
+	char *log_path; /* "" = stderr */
+	int log_level;  /* PvLogLevel */
+
+	PvPgbouncerConfig pgbouncer;
+} PvConfig;
+
+/*
+ * Loads and validates path.  On failure returns PV_ERR_CONFIG with every problem, one per line,
+ * in errors (a PvBuf so nothing is truncated) and *out untouched.
+ */
+PvStatus pv_config_load(const char *path, PvConfig **out, PvBuf *errors) PV_MUSTCHECK;
+void pv_config_free(PvConfig *cfg);
+
+/* The effective configuration in libconfig syntax, every setting, passwords redacted. */
+void pv_config_print(const PvConfig *cfg, PvBuf *out);
+
+const char *pv_failover_mode_name(PvFailoverMode m);
+/* Index of the node called name, or -1. */
+int pv_config_node_index(const PvConfig *cfg, const char *name);
+
+/* Every setting path the option table knows (NULL-terminated), for the docs-sync test. */
+const char *const *pv_config_setting_names(void);
+
+#endif
