@@ -4,6 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
+static void pv_strlcpy_(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static const char *const status_names[] = {
 #define PV_X(code, name, exit) name,
 	PV_STATUS_LIST(PV_X)
@@ -49,7 +58,12 @@ PvStatus pv_error_prefix(PvError *err, const char *fmt, ...)
 	vsnprintf(ctx, sizeof ctx, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", ctx, old);
+	size_t n = strlen(ctx);
+	if (n > sizeof err->msg - 3)
+		n = sizeof err->msg - 3;
+	memcpy(err->msg, ctx, n);
+	memcpy(err->msg + n, ": ", 2);
+	pv_strlcpy_(err->msg + n + 2, old, sizeof err->msg - n - 2);
 	return err->code;
 }
 
