@@ -1,0 +1,178 @@
+/*
+ * config_table: every setting pgvigil knows, as data.  Loading, validation, pv_config_print
+ * and pv_config_setting_names all walk this one array; conf/pgvigil.conf and
+ * man/pgvigil.conf.5 document the same rows (a unit test keeps them in sync).
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "config/config_internal.h"
+
+static const char *const failover_mode_names[] = {
+	[PV_FAILOVER_AUTOMATIC] = "automatic",
+	[PV_FAILOVER_MANUAL] = "manual",
+};
+
+const char *pv_failover_mode_name(PvFailoverMode m)
+{
+	return ((int)m >= 0 && (size_t)m < sizeof failover_mode_names / sizeof failover_mode_names[0])
+	               ? failover_mode_names[m]
+	               : "unknown";
+}
+
+static int failover_mode_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof failover_mode_names / sizeof failover_mode_names[0]; i++)
+		if (strcmp(name, failover_mode_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *failover_mode_name_int(int v)
+{
+	return pv_failover_mode_name((PvFailoverMode)v);
+}
+
+static const char *log_level_name_int(int v)
+{
+	return pv_log_level_name((PvLogLevel)v);
+}
+
+static const PvOptEnum failover_mode_enum = {failover_mode_parse, failover_mode_name_int, 2};
+static const PvOptEnum log_level_enum = {pv_log_level_parse, log_level_name_int, PV_LOG_ERROR + 1};
+
+/* Enum settings are stored through an int *. */
+_Static_assert(sizeof(PvFailoverMode) == sizeof(int), "PvFailoverMode must be int-sized");
+
+#define CF(f) offsetof(PvConfig, f)
+#define NF(f) offsetof(PvNodeConfig, f)
+#define DF(f) offsetof(PvPoolerDb, f)
+#define PV_PATH_LEN 4095
+#define PV_SOCKET_LEN 107 /* sizeof sun_path - 1 */
+
+const PvOption pv_options[] = {
+	{.path = "cluster", .type = PV_OPT_GROUP, .flags = PV_OPT_REQUIRED,
+	 .doc = "the PostgreSQL cluster pgvigil watches"},
+	{.path = "cluster.name", .type = PV_OPT_NAME, .flags = PV_OPT_REQUIRED,
+	 .offset = CF(cluster_name), .doc = "name of the cluster, shown in status and the journal"},
+	{.path = "cluster.nodes", .type = PV_OPT_LIST, .flags = PV_OPT_REQUIRED, .min = 2,
+	 .max = PV_MAX_NODES, .offset = CF(nodes), .aux = CF(nnodes),
+	 .elem_size = sizeof(PvNodeConfig), .noun = "node", .unique = "cluster.nodes.name",
+	 .doc = "the PostgreSQL servers of the cluster, primary and standbys"},
+	{.path = "cluster.nodes.name", .type = PV_OPT_NAME, .flags = PV_OPT_REQUIRED,
+	 .offset = NF(name), .doc = "name of the node, unique in the cluster"},
+	{.path = "cluster.nodes.conninfo", .type = PV_OPT_CONNINFO, .flags = PV_OPT_REQUIRED,
+	 .offset = NF(conninfo), .aux = NF(conninfo_redacted),
+	 .doc = "libpq connection string pgvigil uses to probe, promote and repoint the node"},
+	{.path = "cluster.nodes.priority", .type = PV_OPT_INT, .def = "100", .min = 0, .max = 1000,
+	 .offset = NF(priority),
+	 .doc = "promotion preference among equally advanced standbys; 0 means never promoted"},
+
+	{.path = "probe", .type = PV_OPT_GROUP, .doc = "how nodes are probed"},
+	{.path = "probe.interval_ms", .type = PV_OPT_INT, .def = "500", .min = 100, .max = 60000,
+	 .offset = CF(probe_interval_ms), .doc = "time between probes of each node"},
+	{.path = "probe.timeout_ms", .type = PV_OPT_INT, .def = "1000", .min = 100, .max = 60000,
+	 .offset = CF(probe_timeout_ms), .doc = "hard deadline for one probe, connect and query"},
+	{.path = "probe.retry_interval_ms", .type = PV_OPT_INT, .def = "100", .min = 10,
+	 .max = 10000, .offset = CF(probe_retry_interval_ms),
+	 .doc = "spacing of the confirming probes after a failed probe"},
+
+	{.path = "failover", .type = PV_OPT_GROUP, .doc = "when and how pgvigil fails over"},
+	{.path = "failover.mode", .type = PV_OPT_ENUM, .def = "automatic",
+	 .offset = CF(failover_mode), .en = &failover_mode_enum,
+	 .doc = "automatic: fail over when the primary is down; manual: only on request"},
+	{.path = "failover.confirm_failures", .type = PV_OPT_INT, .def = "3", .min = 1, .max = 100,
+	 .offset = CF(failover_confirm_failures),
+	 .doc = "consecutive failed probes of the primary before it counts as down"},
+	{.path = "failover.promote_timeout_ms", .type = PV_OPT_INT, .def = "30000", .min = 1000,
+	 .max = 600000, .offset = CF(failover_promote_timeout_ms),
+	 .doc = "deadline for the promoted standby to leave recovery"},
+	{.path = "failover.repoint_timeout_ms", .type = PV_OPT_INT, .def = "10000", .min = 1000,
+	 .max = 600000, .offset = CF(failover_repoint_timeout_ms),
+	 .doc = "deadline for the other standbys to stream from the new primary"},
+
+	{.path = "journal", .type = PV_OPT_GROUP, .doc = "the incident journal"},
+	{.path = "journal.path", .type = PV_OPT_STRING, .def = "/var/lib/pgvigil/journal.jsonl",
+	 .min = 1, .max = PV_PATH_LEN, .offset = CF(journal_path),
+	 .doc = "the append-only JSON-lines journal file"},
+
+	{.path = "control", .type = PV_OPT_GROUP, .doc = "the control socket of the daemon"},
+	{.path = "control.socket", .type = PV_OPT_STRING, .def = "/run/pgvigil/pgvigil.sock",
+	 .min = 1, .max = PV_SOCKET_LEN, .offset = CF(control_socket),
+	 .doc = "Unix socket the pgvigil command talks to the daemon through"},
+	{.path = "control.pidfile", .type = PV_OPT_STRING, .def_from = "control.socket",
+	 .def = ".pid", .min = 1, .max = PV_PATH_LEN, .offset = CF(control_pidfile),
+	 .doc = "pid file, locked while the daemon runs; default: the socket path plus .pid"},
+
+	{.path = "log", .type = PV_OPT_GROUP, .doc = "the operator log"},
+	{.path = "log.path", .type = PV_OPT_STRING, .def = "", .min = 0, .max = PV_PATH_LEN,
+	 .offset = CF(log_path),
+	 .doc = "log file; empty: stderr in the foreground, else pgvigild.log beside the journal"},
+	{.path = "log.level", .type = PV_OPT_ENUM, .def = "info", .offset = CF(log_level),
+	 .en = &log_level_enum, .doc = "least severe level logged: debug, info, warning, error"},
+
+	{.path = "pgbouncer", .type = PV_OPT_GROUP, .flags = PV_OPT_PRESENCE,
+	 .aux = CF(pgbouncer.enabled), .doc = "the PgBouncer pgvigil repoints; absent: none"},
+	{.path = "pgbouncer.admin_conninfo", .type = PV_OPT_CONNINFO, .flags = PV_OPT_REQUIRED,
+	 .offset = CF(pgbouncer.admin_conninfo), .aux = CF(pgbouncer.admin_conninfo_redacted),
+	 .doc = "libpq connection string of the PgBouncer admin console"},
+	{.path = "pgbouncer.include_file", .type = PV_OPT_STRING, .flags = PV_OPT_REQUIRED,
+	 .min = 1, .max = PV_PATH_LEN, .offset = CF(pgbouncer.include_file),
+	 .doc = "the [databases] file pgvigil owns and pgbouncer.ini %includes"},
+	{.path = "pgbouncer.timeout_ms", .type = PV_OPT_INT, .def = "2000", .min = 100,
+	 .max = 60000, .offset = CF(pgbouncer.timeout_ms),
+	 .doc = "deadline for each admin console command (RELOAD, SHOW DATABASES)"},
+	{.path = "pgbouncer.databases", .type = PV_OPT_LIST, .flags = PV_OPT_REQUIRED, .min = 1,
+	 .max = PV_MAX_POOLER_DBS, .offset = CF(pgbouncer.databases),
+	 .aux = CF(pgbouncer.ndatabases), .elem_size = sizeof(PvPoolerDb), .noun = "database",
+	 .unique = "pgbouncer.databases.name",
+	 .doc = "the PgBouncer databases pointed at the current primary"},
+	{.path = "pgbouncer.databases.name", .type = PV_OPT_NAME, .flags = PV_OPT_REQUIRED,
+	 .offset = DF(name), .doc = "the database name clients use in PgBouncer"},
+	{.path = "pgbouncer.databases.dbname", .type = PV_OPT_STRING,
+	 .def_from = "pgbouncer.databases.name", .def = "", .min = 1, .max = PV_NAME_MAX - 1,
+	 .offset = DF(dbname), .doc = "the PostgreSQL database it maps to; default: name"},
+	{.path = "pgbouncer.databases.options", .type = PV_OPT_STRING, .def = "", .min = 0,
+	 .max = 1024, .offset = DF(options),
+	 .doc = "extra PgBouncer parameters appended to the line verbatim"},
+};
+
+const size_t pv_noptions = sizeof pv_options / sizeof pv_options[0];
+
+const PvOption *pv_option_find(const char *path)
+{
+	for (size_t i = 0; i < pv_noptions; i++)
+		if (strcmp(pv_options[i].path, path) == 0)
+			return &pv_options[i];
+	return NULL;
+}
+
+const char *pv_option_leaf(const PvOption *o)
+{
+	const char *dot = strrchr(o->path, '.');
+	return dot ? dot + 1 : o->path;
+}
+
+bool pv_option_is_child(const PvOption *o, const char *parent)
+{
+	size_t n = strlen(parent);
+	if (n == 0)
+		return strchr(o->path, '.') == NULL;
+	return strncmp(o->path, parent, n) == 0 && o->path[n] == '.' &&
+	       strchr(o->path + n + 1, '.') == NULL;
+}
+
+const char *const *pv_config_setting_names(void)
+{
+	static const char *names[sizeof pv_options / sizeof pv_options[0] + 1];
+	if (!names[0]) {
+		size_t n = 0;
+		for (size_t i = 0; i < pv_noptions; i++)
+			if (pv_options[i].type != PV_OPT_GROUP && pv_options[i].type != PV_OPT_LIST)
+				names[n++] = pv_options[i].path;
+		names[n] = NULL;
+	}
+	return names;
+}
