@@ -1,0 +1,134 @@
+/*
+ * cluster: the pure decision core.  What the probes saw goes in (PvClusterView, with "now"
+ * already folded into the observations), decisions come out as data (PvDecision).
+ *
+ * No I/O, no clock, no logging: every function here is deterministic and unit-tested as a
+ * table.  Invariants: "could not ask" (PV_PROBE_UNKNOWN) never counts as down; a node that is
+ * not answering, not in recovery, or has priority 0 is never a promotion candidate; a failover
+ * is decided only when the primary failed confirm_failures probes in a row AND no reachable
+ * standby still streams from it.
+ */
+#ifndef PV_CORE_CLUSTER_H
+#define PV_CORE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PV_CORE_MAX_NODES 32
+
+typedef enum { PV_PROBE_NONE, PV_PROBE_UP, PV_PROBE_DOWN, PV_PROBE_UNKNOWN } PvProbeResult;
+const char *pv_probe_result_name(PvProbeResult r);
+
+/* One probe's findings about one node. LSNs are 0 when unknown. */
+typedef struct {
+	PvProbeResult result;
+	char reason[160];      /* why DOWN/UNKNOWN ("connection refused", "timeout after 1000 ms") */
+	bool in_recovery;
+	int timeline;          /* 0 unknown */
+	uint64_t current_lsn;  /* primary: pg_current_wal_lsn() */
+	uint64_t receive_lsn;  /* standby: pg_last_wal_receive_lsn() */
+	uint64_t replay_lsn;   /* standby: pg_last_wal_replay_lsn() */
+	bool receiver_streaming; /* standby: pg_stat_wal_receiver.status = 'streaming' */
+	char sender_host[128];
+	int sender_port;
+	int64_t since_last_msg_ms; /* -1 unknown */
+	uint64_t system_id;
+	int64_t latency_ms;
+	int64_t at_ms;         /* monotonic time the probe completed */
+} PvNodeObs;
+
+typedef struct {
+	char name[64];
+	char host[128]; /* as in the node's conninfo (host or hostaddr), for matching senders */
+	int port;
+	int priority;
+	PvNodeObs obs;              /* the latest completed probe */
+	int consecutive_failures;   /* DOWN probes in a row */
+	int64_t down_since_ms;      /* when the first of them completed */
+	bool failed;                /* a former primary we failed over from: never a candidate */
+} PvNodeView;
+
+typedef struct {
+	int nnodes;
+	PvNodeView nodes[PV_CORE_MAX_NODES];
+	int primary;                /* index of the known primary, or -1 */
+} PvClusterView;
+
+typedef struct {
+	int confirm_failures;
+	bool automatic;
+} PvPolicy;
+
+/* What the core concluded this round. */
+#define PV_VERDICT_LIST(X)                                                                   \
+	X(PV_VERDICT_HEALTHY, "healthy")                                                        \
+	X(PV_VERDICT_UNKNOWN_PRIMARY, "unknown-primary")                                        \
+	X(PV_VERDICT_SPLIT_BRAIN, "split-brain-suspected")                                      \
+	X(PV_VERDICT_NO_PRIMARY, "no-primary")                                                  \
+	X(PV_VERDICT_SUSPECT, "primary-suspect")                                                \
+	X(PV_VERDICT_PRIMARY_UNKNOWN_STATE, "primary-unknown-state")                            \
+	X(PV_VERDICT_STANDBYS_SEE_PRIMARY, "standbys-see-primary")                              \
+	X(PV_VERDICT_NO_CANDIDATE, "no-candidate")                                              \
+	X(PV_VERDICT_MANUAL_REQUIRED, "manual-required")                                        \
+	X(PV_VERDICT_FAILOVER, "failover")
+
+typedef enum {
+#define PV_X(c, n) c,
+	PV_VERDICT_LIST(PV_X)
+#undef PV_X
+} PvVerdict;
+const char *pv_verdict_name(PvVerdict v);
+
+typedef struct {
+	int node;
+	bool eligible;
+	bool sees_primary;   /* a standby still streaming from the old primary */
+	uint64_t lsn;        /* the LSN candidates are ranked by */
+	const char *reason;  /* static string: why it won or could not */
+} PvCandidate;
+
+typedef struct {
+	PvVerdict verdict;
+	int old_primary;     /* -1 if none */
+	int winner;          /* index or -1 */
+	int ncandidates;
+	PvCandidate candidates[PV_CORE_MAX_NODES];
+	int nvoters;         /* reachable standbys asked */
+	int nseeing;         /* of them, still streaming from the old primary */
+	int nstale;          /* reachable standbys not asked since the primary failed */
+	char reason[256];
+} PvDecision;
+
+/*
+ * Index of the one node that answers as a primary; -1 if none does, -2 if more than one.
+ */
+int pv_core_find_primary(const PvClusterView *v);
+
+/* Does node i still stream from node p?  (status streaming, sender p's host/port or unknown) */
+bool pv_core_sees(const PvClusterView *v, int i, int p);
+
+/* The LSN a standby is ranked by: greatest of received and replayed. */
+uint64_t pv_core_standby_lsn(const PvNodeObs *o);
+
+/*
+ * Ranks every node as a candidate to replace old_primary (which may be -1).  target >= 0
+ * restricts the winner to that node (a manual --to); it must still be eligible and not behind
+ * another eligible standby.
+ */
+void pv_core_rank(const PvClusterView *v, int old_primary, int target, PvDecision *out);
+
+/* The automatic decision for this round. */
+void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out);
+
+/*
+ * A manual failover request: the same checks, minus the confirm count and mode.  Refuses
+ * (verdict != FAILOVER, reason set) while the primary still answers as a primary.
+ */
+void pv_core_decide_manual(const PvClusterView *v, int target, PvDecision *out);
+
+/* "0/3000148" <-> 0x3000148.  Parse returns false on malformed text. */
+bool pv_lsn_parse(const char *s, uint64_t *out);
+void pv_lsn_format(uint64_t lsn, char *out, size_t size);
+
+#endif

@@ -1,0 +1,809 @@
+#include "pgvigild/daemon.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "act/act.h"
+#include "common/clock.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "ctl/ctl.h"
+#include "io/pgconn.h"
+
+#define PV_POLL_MAX (PV_MAX_NODES + 2)
+
+/* ---------------------------------------------------------------- journal helpers */
+
+static void journal_event(PvDaemon *d, const char *event, const char *node, const char *outcome,
+                          const char *detail)
+{
+	PvJournalRecord r = {
+		.incident = d->incident[0] ? d->incident : NULL,
+		.event = event,
+		.phase = PV_PHASE_EVENT,
+		.node = node,
+		.outcome = outcome,
+		.duration_ms = -1,
+		.detail_json = detail,
+	};
+	PvError err;
+	if (pv_journal_append(d->journal, &r, NULL, &err) != PV_OK)
+		pv_error("journal: %s (event %s not recorded)", err.msg, event);
+}
+
+static void journal_reason(PvDaemon *d, const char *event, const char *node, const char *outcome,
+                           const char *reason)
+{
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "reason", reason);
+	pv_json_obj_close(&j);
+	journal_event(d, event, node, outcome, b.data);
+	pv_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------- view */
+
+void pv_daemon_build_view(PvClusterView *view, const PvConfig *cfg)
+{
+	PvClusterView old = *view;
+	char primary_name[64] = "";
+	if (old.primary >= 0 && old.primary < old.nnodes)
+		snprintf(primary_name, sizeof primary_name, "%s", old.nodes[old.primary].name);
+
+	memset(view, 0, sizeof *view);
+	view->nnodes = cfg->nnodes;
+	view->primary = -1;
+	for (int i = 0; i < cfg->nnodes; i++) {
+		PvNodeView *n = &view->nodes[i];
+		for (int k = 0; k < old.nnodes; k++)
+			if (strcmp(old.nodes[k].name, cfg->nodes[i].name) == 0)
+				*n = old.nodes[k];
+		snprintf(n->name, sizeof n->name, "%s", cfg->nodes[i].name);
+		n->priority = cfg->nodes[i].priority;
+		PvError err;
+		if (pv_pg_conninfo_target(cfg->nodes[i].conninfo, n->host, sizeof n->host, &n->port,
+		                          &err) != PV_OK) {
+			n->host[0] = '\0';
+			n->port = 0;
+		}
+		if (primary_name[0] && strcmp(primary_name, n->name) == 0)
+			view->primary = i;
+	}
+}
+
+static const char *role_of(const PvNodeView *n, bool is_primary)
+{
+	switch (n->obs.result) {
+	case PV_PROBE_UP:
+		return n->obs.in_recovery ? "standby" : "primary";
+	case PV_PROBE_DOWN:
+		return is_primary ? "primary (down)" : n->failed ? "former primary (down)" : "down";
+	case PV_PROBE_UNKNOWN:
+		return "unknown";
+	default:
+		return "unprobed";
+	}
+}
+
+static void lsn_json(PvJson *j, const char *key, uint64_t lsn)
+{
+	char s[32];
+	if (!lsn) {
+		pv_json_null(j, key);
+		return;
+	}
+	pv_lsn_format(lsn, s, sizeof s);
+	pv_json_str(j, key, s);
+}
+
+static void view_json(const PvDaemon *d, PvJson *j)
+{
+	const PvClusterView *v = &d->view;
+	uint64_t primary_lsn = v->primary >= 0 ? v->nodes[v->primary].obs.current_lsn : 0;
+	pv_json_arr_open(j, "nodes");
+	for (int i = 0; i < v->nnodes; i++) {
+		const PvNodeView *n = &v->nodes[i];
+		const PvNodeObs *o = &n->obs;
+		pv_json_obj_open(j, NULL);
+		pv_json_str(j, "name", n->name);
+		pv_json_str(j, "role", role_of(n, i == v->primary));
+		pv_json_str(j, "probe", pv_probe_result_name(o->result));
+		pv_json_bool(j, "reachable", o->result == PV_PROBE_UP);
+		pv_json_str(j, "reason", o->reason[0] ? o->reason : NULL);
+		pv_json_str(j, "conninfo", d->cfg->nodes[i].conninfo_redacted);
+		pv_json_int(j, "priority", n->priority);
+		pv_json_bool(j, "in_recovery", o->in_recovery);
+		if (o->timeline)
+			pv_json_int(j, "timeline", o->timeline);
+		else
+			pv_json_null(j, "timeline");
+		uint64_t lsn = o->in_recovery ? pv_core_standby_lsn(o) : o->current_lsn;
+		lsn_json(j, "lsn", lsn);
+		lsn_json(j, "receive_lsn", o->receive_lsn);
+		lsn_json(j, "replay_lsn", o->replay_lsn);
+		if (o->in_recovery && primary_lsn && lsn && o->result == PV_PROBE_UP)
+			pv_json_int(j, "lag_bytes", primary_lsn > lsn ? (int64_t)(primary_lsn - lsn) : 0);
+		else
+			pv_json_null(j, "lag_bytes");
+		pv_json_bool(j, "streaming", o->receiver_streaming);
+		if (o->sender_port) {
+			char s[160];
+			snprintf(s, sizeof s, "%s:%d", o->sender_host, o->sender_port);
+			pv_json_str(j, "upstream", s);
+		} else
+			pv_json_null(j, "upstream");
+		pv_json_int(j, "probe_latency_ms", o->latency_ms);
+		pv_json_int(j, "consecutive_failures", n->consecutive_failures);
+		pv_json_bool(j, "failed_primary", n->failed);
+		pv_json_obj_close(j);
+	}
+	pv_json_arr_close(j);
+}
+
+static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const PvDecision *dec)
+{
+	const PvClusterView *v = &d->view;
+	pv_json_obj_open(j, key);
+	pv_json_str(j, "verdict", pv_verdict_name(dec->verdict));
+	pv_json_str(j, "reason", dec->reason);
+	pv_json_str(j, "old_primary", dec->old_primary >= 0 ? v->nodes[dec->old_primary].name : NULL);
+	pv_json_str(j, "winner", dec->winner >= 0 ? v->nodes[dec->winner].name : NULL);
+	if (dec->old_primary >= 0)
+		lsn_json(j, "old_primary_last_lsn", v->nodes[dec->old_primary].obs.current_lsn);
+	pv_json_int(j, "standbys_asked", dec->nvoters);
+	pv_json_int(j, "standbys_seeing_primary", dec->nseeing);
+	pv_json_arr_open(j, "candidates");
+	for (int k = 0; k < dec->ncandidates; k++) {
+		const PvCandidate *c = &dec->candidates[k];
+		const PvNodeView *n = &v->nodes[c->node];
+		pv_json_obj_open(j, NULL);
+		pv_json_str(j, "node", n->name);
+		pv_json_bool(j, "reachable", n->obs.result == PV_PROBE_UP);
+		pv_json_bool(j, "in_recovery", n->obs.in_recovery);
+		lsn_json(j, "received_lsn", n->obs.receive_lsn);
+		lsn_json(j, "replayed_lsn", n->obs.replay_lsn);
+		lsn_json(j, "rank_lsn", c->lsn);
+		pv_json_int(j, "priority", n->priority);
+		pv_json_bool(j, "sees_primary", c->sees_primary);
+		pv_json_bool(j, "eligible", c->eligible);
+		pv_json_str(j, "reason", c->reason);
+		pv_json_obj_close(j);
+	}
+	pv_json_arr_close(j);
+	pv_json_obj_close(j);
+}
+
+/* ---------------------------------------------------------------- incidents */
+
+static void incident_open(PvDaemon *d, const char *trigger, const char *reason, const char *node)
+{
+	if (d->incident[0])
+		return;
+	pv_journal_new_incident_id(d->journal, d->incident, sizeof d->incident);
+	d->incident_start_ms = pv_clock_mono_ms();
+	d->incident_refusal_journaled = false;
+	d->problems = 0;
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "trigger", trigger);
+	pv_json_str(&j, "reason", reason);
+	pv_json_obj_close(&j);
+	journal_event(d, "incident-open", node, NULL, b.data);
+	pv_buf_free(&b);
+	pv_warn("incident %s opened (%s): %s", d->incident, trigger, reason);
+}
+
+static void incident_close(PvDaemon *d, const char *new_primary)
+{
+	if (!d->incident[0])
+		return;
+	const char *outcome = d->problems ? "failed" : "ok";
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "new_primary", new_primary);
+	pv_json_int(&j, "duration_ms", pv_clock_mono_ms() - d->incident_start_ms);
+	pv_json_int(&j, "failed_steps", d->problems);
+	pv_json_obj_close(&j);
+	journal_event(d, "incident-close", new_primary, outcome, b.data);
+	pv_buf_free(&b);
+	pv_warn("incident %s closed: %s, primary is %s", d->incident, outcome,
+	        new_primary ? new_primary : "unknown");
+	d->incident[0] = '\0';
+}
+
+/* ---------------------------------------------------------------- failover */
+
+static void verify_begin(PvDaemon *d, int primary)
+{
+	PvBuf b = {0};
+	PvJson j;
+	PvError err;
+	int npending = 0;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "new_primary", d->view.nodes[primary].name);
+	pv_json_arr_open(&j, "standbys");
+	for (int i = 0; i < d->view.nnodes; i++)
+		if (d->verify_pending[i]) {
+			pv_json_str(&j, NULL, d->view.nodes[i].name);
+			npending++;
+		}
+	pv_json_arr_close(&j);
+	pv_json_int(&j, "timeout_ms", d->cfg->failover_repoint_timeout_ms);
+	pv_json_obj_close(&j);
+	if (npending == 0) {
+		pv_buf_free(&b);
+		incident_close(d, d->view.nodes[primary].name);
+		return;
+	}
+	if (pv_journal_begin(d->journal, &d->verify_span, d->incident, "repoint-verify", NULL, b.data,
+	                     &err) != PV_OK)
+		pv_error("journal: %s", err.msg);
+	pv_buf_free(&b);
+	d->verifying = true;
+	d->verify_primary = primary;
+	d->verify_start_ms = pv_clock_mono_ms();
+	d->verify_deadline_ms = d->verify_start_ms + d->cfg->failover_repoint_timeout_ms;
+	pv_prober_kick(d->prober, -1, d->verify_start_ms);
+}
+
+static void verify_check(PvDaemon *d, int64_t now)
+{
+	if (!d->verifying)
+		return;
+	const PvNodeView *p = &d->view.nodes[d->verify_primary];
+	int left = 0;
+	for (int i = 0; i < d->view.nnodes; i++) {
+		if (!d->verify_pending[i])
+			continue;
+		const PvNodeObs *o = &d->view.nodes[i].obs;
+		if (o->at_ms > d->verify_start_ms && o->result == PV_PROBE_UP && o->receiver_streaming &&
+		    o->sender_port == p->port && strcmp(o->sender_host, p->host) == 0) {
+			d->verify_pending[i] = false;
+			pv_info("%s streams from %s", d->view.nodes[i].name, p->name);
+		} else
+			left++;
+	}
+	if (left && now < d->verify_deadline_ms)
+		return;
+	PvBuf b = {0};
+	PvJson j;
+	PvError err;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_arr_open(&j, "not_streaming");
+	for (int i = 0; i < d->view.nnodes; i++)
+		if (d->verify_pending[i])
+			pv_json_str(&j, NULL, d->view.nodes[i].name);
+	pv_json_arr_close(&j);
+	pv_json_obj_close(&j);
+	if (pv_journal_end(d->journal, &d->verify_span, left ? "timeout" : "ok", b.data, &err) != PV_OK)
+		pv_error("journal: %s", err.msg);
+	pv_buf_free(&b);
+	if (left) {
+		d->problems++;
+		pv_error("%d standby(s) do not stream from %s after %d ms", left, p->name,
+		         d->cfg->failover_repoint_timeout_ms);
+	}
+	memset(d->verify_pending, 0, sizeof d->verify_pending);
+	d->verifying = false;
+	incident_close(d, p->name);
+}
+
+/*
+ * Carries out a FAILOVER decision: decision record, promote, endpoint, repoint; verification
+ * of the repointed standbys continues in the loop.  Returns the promotion's status.
+ */
+static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
+{
+	PvActCtx ctx = {.cfg = d->cfg, .journal = d->journal, .incident = d->incident};
+	PvClusterView *v = &d->view;
+	int winner = dec->winner, old = dec->old_primary;
+	PvBuf b = {0};
+	PvJson j;
+
+	pv_json_init(&j, &b);
+	decision_json(d, &j, NULL, dec);
+	journal_event(d, "failover-decision", v->nodes[winner].name, NULL, b.data);
+	pv_buf_free(&b);
+	pv_warn("failover: %s", dec->reason);
+
+	PvStatus st = pv_act_promote(&ctx, winner, err);
+	if (st != PV_OK) {
+		d->problems++;
+		d->failover_hold_until_ms = pv_clock_mono_ms() + 10 * d->cfg->probe_interval_ms;
+		incident_close(d, old >= 0 ? v->nodes[old].name : NULL);
+		return st;
+	}
+	if (old >= 0)
+		v->nodes[old].failed = true;
+	v->nodes[winner].failed = false;
+	v->primary = winner;
+
+	if (d->cfg->pgbouncer.enabled) {
+		PvError e2;
+		if (pv_act_endpoint_switch(&ctx, winner, &e2) != PV_OK)
+			d->problems++;
+	}
+	memset(d->verify_pending, 0, sizeof d->verify_pending);
+	for (int i = 0; i < v->nnodes; i++) {
+		if (i == winner || i == old)
+			continue;
+		const PvNodeView *n = &v->nodes[i];
+		if (n->obs.result != PV_PROBE_UP || !n->obs.in_recovery) {
+			journal_reason(d, "repoint", n->name, "skipped", "not answering as a standby");
+			continue;
+		}
+		PvError e2;
+		if (pv_act_repoint(&ctx, i, winner, &e2) == PV_OK)
+			d->verify_pending[i] = true;
+		else
+			d->problems++;
+	}
+	verify_begin(d, winner);
+	return PV_OK;
+}
+
+/* ---------------------------------------------------------------- the round's decision */
+
+static void identify_primary(PvDaemon *d)
+{
+	PvClusterView *v = &d->view;
+	int found = pv_core_find_primary(v);
+	if (found < 0 || found == v->primary)
+		return;
+	if (v->primary >= 0) {
+		const PvNodeView *old = &v->nodes[v->primary];
+		if (old->obs.result == PV_PROBE_UP && !old->obs.in_recovery)
+			return; /* split brain: the decision reports it */
+		if (v->nodes[found].failed)
+			return; /* a former primary came back: never adopt it */
+	}
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "previous", v->primary >= 0 ? v->nodes[v->primary].name : NULL);
+	pv_json_int(&j, "timeline", v->nodes[found].obs.timeline);
+	lsn_json(&j, "lsn", v->nodes[found].obs.current_lsn);
+	pv_json_obj_close(&j);
+	v->primary = found;
+	journal_event(d, "primary-found", v->nodes[found].name, NULL, b.data);
+	pv_buf_free(&b);
+	pv_info("primary is %s", v->nodes[found].name);
+}
+
+static void evaluate(PvDaemon *d, int64_t now)
+{
+	PvPolicy pol = {
+		.confirm_failures = d->cfg->failover_confirm_failures,
+		.automatic = d->cfg->failover_mode == PV_FAILOVER_AUTOMATIC,
+	};
+	PvDecision dec;
+
+	identify_primary(d);
+	verify_check(d, now);
+	if (d->verifying)
+		return;
+	pv_core_decide(&d->view, &pol, &dec);
+	PvVerdict prev = d->last_verdict;
+	d->last_verdict = dec.verdict;
+	const char *pname = d->view.primary >= 0 ? d->view.nodes[d->view.primary].name : NULL;
+
+	switch (dec.verdict) {
+	case PV_VERDICT_HEALTHY:
+		if (prev != PV_VERDICT_HEALTHY && d->last_suspect_failures)
+			journal_reason(d, "node-up", pname, "ok", "primary answers again");
+		d->last_suspect_failures = 0;
+		break;
+	case PV_VERDICT_SUSPECT:
+	case PV_VERDICT_STANDBYS_SEE_PRIMARY: {
+		int f = d->view.primary >= 0 ? d->view.nodes[d->view.primary].consecutive_failures : 0;
+		if (f != d->last_suspect_failures || dec.verdict != prev) {
+			PvBuf b = {0};
+			PvJson j;
+			pv_json_init(&j, &b);
+			pv_json_obj_open(&j, NULL);
+			pv_json_int(&j, "failures", f);
+			pv_json_int(&j, "confirm_failures", pol.confirm_failures);
+			pv_json_str(&j, "probe_error", d->view.nodes[d->view.primary].obs.reason);
+			pv_json_str(&j, "reason", dec.reason);
+			pv_json_int(&j, "standbys_seeing_primary", dec.nseeing);
+			pv_json_obj_close(&j);
+			journal_event(d, "primary-suspect", pname, NULL, b.data);
+			pv_buf_free(&b);
+			pv_warn("%s", dec.reason);
+		}
+		d->last_suspect_failures = f;
+		/* fresh standby views are what the decision waits for */
+		pv_prober_kick(d->prober, -1, now);
+		break;
+	}
+	case PV_VERDICT_SPLIT_BRAIN:
+	case PV_VERDICT_NO_PRIMARY:
+		if (prev != dec.verdict) {
+			journal_reason(d, pv_verdict_name(dec.verdict), NULL, NULL, dec.reason);
+			pv_error("%s: no automatic action", dec.reason);
+		}
+		break;
+	case PV_VERDICT_NO_CANDIDATE:
+	case PV_VERDICT_MANUAL_REQUIRED:
+		incident_open(d, "automatic", dec.reason, pname);
+		if (!d->incident_refusal_journaled) {
+			PvBuf b = {0};
+			PvJson j;
+			pv_json_init(&j, &b);
+			decision_json(d, &j, NULL, &dec);
+			journal_event(d, "failover-refused", pname, "refused", b.data);
+			pv_buf_free(&b);
+			pv_error("no failover: %s", dec.reason);
+			d->incident_refusal_journaled = true;
+		}
+		break;
+	case PV_VERDICT_FAILOVER: {
+		if (now < d->failover_hold_until_ms)
+			break;
+		incident_open(d, "automatic", dec.reason, pname);
+		PvError err;
+		if (run_failover(d, &dec, &err) != PV_OK)
+			pv_error("failover failed: %s", err.msg);
+		break;
+	}
+	default:
+		if (prev != dec.verdict)
+			pv_info("%s", dec.reason);
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- control requests */
+
+static void respond_error(PvCtlRequest *req, const char *msg)
+{
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_bool(&j, "ok", false);
+	pv_json_str(&j, "error", msg);
+	pv_json_obj_close(&j);
+	pv_ctl_respond(req, b.data);
+	pv_buf_free(&b);
+}
+
+static void ctl_status(PvDaemon *d, PvCtlRequest *req)
+{
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_bool(&j, "ok", true);
+	pv_json_str(&j, "cluster", d->cfg->cluster_name);
+	pv_json_str(&j, "mode", pv_failover_mode_name(d->cfg->failover_mode));
+	pv_json_str(&j, "primary", d->view.primary >= 0 ? d->view.nodes[d->view.primary].name : NULL);
+	pv_json_str(&j, "incident", d->incident[0] ? d->incident : NULL);
+	pv_json_str(&j, "state", pv_verdict_name(d->last_verdict));
+	view_json(d, &j);
+	pv_json_obj_close(&j);
+	pv_ctl_respond(req, b.data);
+	pv_buf_free(&b);
+}
+
+static void plan_json(const PvDaemon *d, PvJson *j, const PvDecision *dec)
+{
+	const PvClusterView *v = &d->view;
+	pv_json_arr_open(j, "plan");
+	if (dec->winner >= 0) {
+		const PvNodeView *w = &v->nodes[dec->winner];
+		PvBuf s = {0};
+		pv_buf_printf(&s, "promote %s: pg_promote(true, %d), then check it left recovery",
+		              w->name, (d->cfg->failover_promote_timeout_ms + 999) / 1000);
+		pv_json_str(j, NULL, s.data);
+		pv_buf_reset(&s);
+		if (d->cfg->pgbouncer.enabled) {
+			pv_buf_printf(&s, "point PgBouncer at %s (%s:%d): rewrite %s, RELOAD, check SHOW DATABASES",
+			              w->name, w->host, w->port, d->cfg->pgbouncer.include_file);
+			pv_json_str(j, NULL, s.data);
+			pv_buf_reset(&s);
+		}
+		for (int i = 0; i < v->nnodes; i++) {
+			if (i == dec->winner || i == dec->old_primary)
+				continue;
+			if (v->nodes[i].obs.result == PV_PROBE_UP && v->nodes[i].obs.in_recovery)
+				pv_buf_printf(&s, "repoint %s to %s: ALTER SYSTEM SET primary_conninfo, "
+				                  "pg_reload_conf(), wait up to %d ms until it streams",
+				              v->nodes[i].name, w->name, d->cfg->failover_repoint_timeout_ms);
+			else
+				pv_buf_printf(&s, "skip %s: not answering as a standby", v->nodes[i].name);
+			pv_json_str(j, NULL, s.data);
+			pv_buf_reset(&s);
+		}
+		pv_buf_free(&s);
+	}
+	pv_json_arr_close(j);
+}
+
+static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
+{
+	const char *to = json_string_value(json_object_get(rq, "to"));
+	const char *reason = json_string_value(json_object_get(rq, "reason"));
+	bool dry = json_is_true(json_object_get(rq, "dry_run"));
+	int target = -1;
+	PvDecision dec;
+
+	if (!reason || !*reason) {
+		respond_error(req, "a reason is required (--reason TEXT)");
+		return;
+	}
+	if (to && (target = pv_config_node_index(d->cfg, to)) < 0) {
+		PvBuf m = {0};
+		pv_buf_printf(&m, "unknown node \"%s\"", to);
+		respond_error(req, m.data);
+		pv_buf_free(&m);
+		return;
+	}
+	if (d->verifying) {
+		respond_error(req, "a failover is still completing (waiting for standbys to follow)");
+		return;
+	}
+	pv_core_decide_manual(&d->view, target, &dec);
+
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_int(&j, "operator_uid", (int64_t)req->uid);
+	pv_json_int(&j, "operator_pid", (int64_t)req->pid);
+	pv_json_str(&j, "reason", reason);
+	pv_json_str(&j, "target", to);
+	pv_json_bool(&j, "dry_run", dry);
+	pv_json_str(&j, "verdict", pv_verdict_name(dec.verdict));
+	pv_json_str(&j, "decision_reason", dec.reason);
+	pv_json_obj_close(&j);
+	journal_event(d, "manual-failover", to, dec.verdict == PV_VERDICT_FAILOVER ? (dry ? "skipped" : NULL) : "refused",
+	              b.data);
+	pv_buf_reset(&b);
+
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	if (dec.verdict != PV_VERDICT_FAILOVER) {
+		pv_json_bool(&j, "ok", false);
+		pv_json_str(&j, "error", dec.reason);
+		decision_json(d, &j, "decision", &dec);
+	} else if (dry) {
+		pv_json_bool(&j, "ok", true);
+		pv_json_bool(&j, "dry_run", true);
+		decision_json(d, &j, "decision", &dec);
+		plan_json(d, &j, &dec);
+	} else {
+		PvBuf why = {0};
+		pv_buf_printf(&why, "manual failover by uid %u: %s", (unsigned)req->uid, reason);
+		incident_open(d, "manual", why.data, dec.old_primary >= 0 ? d->view.nodes[dec.old_primary].name : NULL);
+		pv_buf_free(&why);
+		char incident[64];
+		snprintf(incident, sizeof incident, "%s", d->incident);
+		PvError err;
+		PvStatus st = run_failover(d, &dec, &err);
+		pv_json_bool(&j, "ok", st == PV_OK);
+		if (st != PV_OK)
+			pv_json_str(&j, "error", err.msg);
+		pv_json_str(&j, "incident", incident);
+		pv_json_str(&j, "new_primary", st == PV_OK ? d->view.nodes[dec.winner].name : NULL);
+		decision_json(d, &j, "decision", &dec);
+		plan_json(d, &j, &dec);
+	}
+	pv_json_obj_close(&j);
+	pv_ctl_respond(req, b.data);
+	pv_buf_free(&b);
+}
+
+static void serve_control(PvDaemon *d)
+{
+	for (int k = 0; k < 4; k++) {
+		PvCtlRequest req;
+		PvError err;
+		PvStatus st = pv_ctl_accept(d->listen_fd, 1000, &req, &err);
+		if (st == PV_ERR_BUSY)
+			return;
+		if (st != PV_OK) {
+			pv_warn("control: %s", err.msg);
+			continue;
+		}
+		json_error_t jerr;
+		json_t *rq = json_loads(req.line, 0, &jerr);
+		const char *cmd = rq ? json_string_value(json_object_get(rq, "cmd")) : NULL;
+		if (!cmd)
+			respond_error(&req, "malformed request: expected a JSON object with \"cmd\"");
+		else if (strcmp(cmd, "status") == 0)
+			ctl_status(d, &req);
+		else if (strcmp(cmd, "failover") == 0)
+			ctl_failover(d, &req, rq);
+		else
+			respond_error(&req, "unknown command");
+		json_decref(rq);
+	}
+}
+
+/* ---------------------------------------------------------------- signals and reload */
+
+static void reload(PvDaemon *d)
+{
+	PvConfig *fresh = NULL;
+	PvBuf errors = {0};
+	pv_info("SIGHUP: reloading %s", d->cfg->path);
+	if (pv_config_load(d->cfg->path, &fresh, &errors) != PV_OK) {
+		PvBuf b = {0};
+		PvJson j;
+		pv_json_init(&j, &b);
+		pv_json_obj_open(&j, NULL);
+		pv_json_str(&j, "path", d->cfg->path);
+		pv_json_str(&j, "errors", errors.data);
+		pv_json_obj_close(&j);
+		journal_event(d, "config-reload", NULL, "refused", b.data);
+		pv_buf_free(&b);
+		pv_error("reload refused, keeping the running configuration:\n%s", errors.data);
+		pv_buf_free(&errors);
+		return;
+	}
+	pv_buf_free(&errors);
+	if (strcmp(fresh->journal_path, d->cfg->journal_path) != 0 ||
+	    strcmp(fresh->control_socket, d->cfg->control_socket) != 0)
+		pv_warn("journal.path and control.socket changes take effect at restart");
+	PvConfig *old = d->cfg;
+	d->cfg = fresh;
+	pv_prober_free(d->prober);
+	d->prober = pv_prober_new(fresh, pv_clock_mono_ms());
+	pv_daemon_build_view(&d->view, fresh);
+	d->verifying = false;
+	memset(d->verify_pending, 0, sizeof d->verify_pending);
+	pv_config_free(old);
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "path", d->cfg->path);
+	pv_json_int(&j, "nodes", d->cfg->nnodes);
+	pv_json_obj_close(&j);
+	journal_event(d, "config-reload", NULL, "ok", b.data);
+	pv_buf_free(&b);
+}
+
+static void read_signals(PvDaemon *d)
+{
+	unsigned char sigs[64];
+	ssize_t n;
+	while ((n = read(d->signal_fd, sigs, sizeof sigs)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (sigs[i] == SIGHUP)
+				reload(d);
+			else if (sigs[i] == SIGTERM || sigs[i] == SIGINT) {
+				d->stop = true;
+				d->stop_signal = sigs[i];
+			}
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+PvStatus pv_daemon_init(PvDaemon *d, PvConfig *cfg, PvJournal *journal, int listen_fd,
+                        int signal_fd, PvError *err)
+{
+	(void)err;
+	memset(d, 0, sizeof *d);
+	d->cfg = cfg;
+	d->journal = journal;
+	d->listen_fd = listen_fd;
+	d->signal_fd = signal_fd;
+	d->view.primary = -1;
+	d->last_verdict = PV_VERDICT_UNKNOWN_PRIMARY;
+	pv_daemon_build_view(&d->view, cfg);
+	d->prober = pv_prober_new(cfg, pv_clock_mono_ms());
+
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "config", cfg->path);
+	pv_json_str(&j, "cluster", cfg->cluster_name);
+	pv_json_int(&j, "nodes", cfg->nnodes);
+	pv_json_str(&j, "mode", pv_failover_mode_name(cfg->failover_mode));
+	pv_json_int(&j, "pid", (int64_t)getpid());
+	pv_json_obj_close(&j);
+	journal_event(d, "daemon-start", NULL, NULL, b.data);
+	pv_buf_free(&b);
+	pv_info("pgvigild started: cluster %s, %d nodes, failover %s", cfg->cluster_name,
+	        cfg->nnodes, pv_failover_mode_name(cfg->failover_mode));
+	return PV_OK;
+}
+
+void pv_daemon_run(PvDaemon *d)
+{
+	struct pollfd fds[PV_POLL_MAX];
+	int owner[PV_POLL_MAX];
+	PvProbeEvent events[PV_MAX_NODES * 2];
+
+	while (!d->stop) {
+		int64_t now = pv_clock_mono_ms();
+		fds[0] = (struct pollfd){.fd = d->signal_fd, .events = POLLIN};
+		fds[1] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+		int np = pv_prober_pollfds(d->prober, fds + 2, owner, PV_POLL_MAX - 2);
+		int timeout = pv_prober_timeout(d->prober, now);
+		if (d->verifying && d->verify_deadline_ms - now < timeout)
+			timeout = (int)(d->verify_deadline_ms > now ? d->verify_deadline_ms - now : 0);
+		int n = poll(fds, (nfds_t)(np + 2), timeout);
+		if (n < 0 && errno != EINTR) {
+			pv_error("poll: %s", strerror(errno));
+			break;
+		}
+		now = pv_clock_mono_ms();
+		if (n > 0 && (fds[0].revents & POLLIN))
+			read_signals(d);
+		if (d->stop)
+			break;
+		if (n > 0 && (fds[1].revents & POLLIN))
+			serve_control(d);
+
+		int nev = pv_prober_step(d->prober, fds + 2, owner, np, now,
+		                         d->cfg->failover_confirm_failures, &d->view, events,
+		                         (int)(sizeof events / sizeof events[0]));
+		for (int k = 0; k < nev; k++) {
+			const PvProbeEvent *e = &events[k];
+			const PvNodeView *nv = &d->view.nodes[e->node];
+			if (e->lost) {
+				pv_info("%s closed its connection: probing now", nv->name);
+				if (e->node == d->view.primary)
+					pv_prober_kick(d->prober, -1, now);
+				continue;
+			}
+			if (e->result == PV_PROBE_DOWN && e->previous != PV_PROBE_DOWN) {
+				journal_reason(d, "node-down", nv->name, NULL, nv->obs.reason);
+				pv_warn("%s is down: %s", nv->name, nv->obs.reason);
+				if (e->node == d->view.primary)
+					pv_prober_kick(d->prober, -1, now);
+			} else if (e->result == PV_PROBE_UP && e->previous == PV_PROBE_DOWN) {
+				journal_reason(d, "node-up", nv->name, NULL,
+				               nv->obs.in_recovery ? "answers as a standby"
+				                                   : "answers as a primary");
+				pv_info("%s is up", nv->name);
+			} else if (e->result == PV_PROBE_UNKNOWN && e->previous != PV_PROBE_UNKNOWN) {
+				pv_warn("could not ask %s: %s", nv->name, nv->obs.reason);
+			}
+		}
+		if (nev > 0 || d->verifying)
+			evaluate(d, now);
+	}
+}
+
+void pv_daemon_fini(PvDaemon *d)
+{
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_int(&j, "signal", d->stop_signal);
+	pv_json_obj_close(&j);
+	if (d->journal)
+		journal_event(d, "daemon-stop", NULL, NULL, b.data);
+	pv_buf_free(&b);
+	pv_info("pgvigild stopping");
+	pv_prober_free(d->prober);
+	pv_journal_free(d->journal);
+	pv_config_free(d->cfg);
+	d->prober = NULL;
+	d->journal = NULL;
+	d->cfg = NULL;
+}

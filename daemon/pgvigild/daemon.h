@@ -1,0 +1,59 @@
+/*
+ * daemon: pgvigild's state and its single poll() loop.
+ *
+ * The loop waits on the signal self-pipe, the control socket and every probe connection, with
+ * a timeout from the prober's schedule; no sleep() anywhere.  Each turn: read signals, serve at
+ * most a few control requests, advance the probes, then ask core/ what the view means and act
+ * on the answer (journal a transition, open an incident, fail over).  Actions (act/) block the
+ * loop for at most their own deadlines.
+ */
+#ifndef PV_PGVIGILD_DAEMON_H
+#define PV_PGVIGILD_DAEMON_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "core/cluster.h"
+#include "journal/journal.h"
+#include "probe/prober.h"
+
+typedef struct {
+	PvConfig *cfg;
+	PvJournal *journal;
+	PvProber *prober;
+	PvClusterView view;
+	int listen_fd;
+	int signal_fd; /* read end of the self-pipe */
+	bool stop;
+	int stop_signal;
+
+	/* the open incident, "" if none */
+	char incident[64];
+	int64_t incident_start_ms;
+	bool incident_refusal_journaled;
+	int problems; /* failed steps in the open incident */
+
+	/* transitions already journaled, so a condition is recorded once, not every probe */
+	PvVerdict last_verdict;
+	int last_suspect_failures;
+	int64_t failover_hold_until_ms; /* after a failed promotion: no new attempt before */
+
+	/* repoint verification after a failover */
+	bool verifying;
+	int verify_primary;
+	int64_t verify_start_ms;
+	int64_t verify_deadline_ms;
+	bool verify_pending[PV_MAX_NODES];
+	PvJournalSpan verify_span;
+} PvDaemon;
+
+/* Takes ownership of cfg and journal. */
+PvStatus pv_daemon_init(PvDaemon *d, PvConfig *cfg, PvJournal *journal, int listen_fd,
+                        int signal_fd, PvError *err) PV_MUSTCHECK;
+void pv_daemon_run(PvDaemon *d);
+void pv_daemon_fini(PvDaemon *d);
+
+/* Builds the view's static part (names, hosts, priorities) from cfg; keeps state by name. */
+void pv_daemon_build_view(PvClusterView *view, const PvConfig *cfg);
+
+#endif

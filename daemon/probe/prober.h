@@ -1,0 +1,46 @@
+/*
+ * prober: runs the probes of every node concurrently inside the daemon's poll() loop.
+ *
+ * Each node has one persistent connection (io/pgconn) and its own schedule: every
+ * probe.interval_ms while it answers, every probe.retry_interval_ms after a failure until the
+ * failure is confirmed.  A probe has a hard deadline of probe.timeout_ms, so a hung node never
+ * delays the others.  A persistent connection closed by the server (EOF while idle) triggers
+ * an immediate probe: a killed postmaster is noticed in milliseconds, not at the next tick.
+ * Results land in the PvClusterView the caller owns; the prober never decides anything.
+ */
+#ifndef PV_PROBE_PROBER_H
+#define PV_PROBE_PROBER_H
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/cluster.h"
+
+typedef struct PvProber PvProber;
+
+typedef struct {
+	int node;
+	PvProbeResult result; /* of the probe that just completed */
+	PvProbeResult previous;
+	bool lost;            /* the persistent connection was dropped by the other side */
+} PvProbeEvent;
+
+PvProber *pv_prober_new(const PvConfig *cfg, int64_t now_ms);
+void pv_prober_free(PvProber *p);
+
+/* Fills up to max pollfds; owner[k] is the node of fds[k].  Returns the count. */
+int pv_prober_pollfds(PvProber *p, struct pollfd *fds, int *owner, int max);
+/* Milliseconds until the prober needs to run again (>= 0). */
+int pv_prober_timeout(const PvProber *p, int64_t now_ms);
+/*
+ * Starts due probes, advances the others on their revents, applies results to view.
+ * Completed probes are reported in events (up to max); returns how many.
+ */
+int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int nfds,
+                   int64_t now_ms, int confirm_failures, PvClusterView *view,
+                   PvProbeEvent *events, int max);
+/* Probes node now (if it is not already being probed). -1: every node. */
+void pv_prober_kick(PvProber *p, int node, int64_t now_ms);
+
+#endif
