@@ -37,6 +37,14 @@ static void journal_event(PvDaemon *d, const char *event, const char *node, cons
 		pv_error("journal: %s (event %s not recorded)", err.msg, event);
 }
 
+/* Fresh views from everyone but the primary (whose own retries keep their spacing). */
+static void kick_others(PvDaemon *d, int64_t now)
+{
+	for (int i = 0; i < d->view.nnodes; i++)
+		if (i != d->view.primary)
+			pv_prober_kick(d->prober, i, now);
+}
+
 static void journal_reason(PvDaemon *d, const char *event, const char *node, const char *outcome,
                            const char *reason)
 {
@@ -186,10 +194,12 @@ static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const P
 
 static void incident_open(PvDaemon *d, const char *trigger, const char *reason, const char *node)
 {
+	const PvNodeView *p = d->view.primary >= 0 ? &d->view.nodes[d->view.primary] : NULL;
+	int64_t now = pv_clock_mono_ms();
 	if (d->incident[0])
 		return;
 	pv_journal_new_incident_id(d->journal, d->incident, sizeof d->incident);
-	d->incident_start_ms = pv_clock_mono_ms();
+	d->incident_start_ms = now;
 	d->incident_refusal_journaled = false;
 	d->problems = 0;
 	PvBuf b = {0};
@@ -198,6 +208,11 @@ static void incident_open(PvDaemon *d, const char *trigger, const char *reason, 
 	pv_json_obj_open(&j, NULL);
 	pv_json_str(&j, "trigger", trigger);
 	pv_json_str(&j, "reason", reason);
+	if (p && p->consecutive_failures > 0) {
+		/* detection: from the first failed probe of the primary to this decision */
+		pv_json_int(&j, "primary_failures", p->consecutive_failures);
+		pv_json_int(&j, "detection_ms", now - p->down_since_ms);
+	}
 	pv_json_obj_close(&j);
 	journal_event(d, "incident-open", node, NULL, b.data);
 	pv_buf_free(&b);
@@ -331,6 +346,8 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 	if (old >= 0)
 		v->nodes[old].failed = true;
 	v->nodes[winner].failed = false;
+	v->nodes[winner].obs.in_recovery = false; /* checked by the promotion itself */
+	v->nodes[winner].obs.receiver_streaming = false;
 	v->primary = winner;
 
 	if (d->cfg->pgbouncer.enabled) {
@@ -429,7 +446,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 		}
 		d->last_suspect_failures = f;
 		/* fresh standby views are what the decision waits for */
-		pv_prober_kick(d->prober, -1, now);
+		kick_others(d, now);
 		break;
 	}
 	case PV_VERDICT_SPLIT_BRAIN:
@@ -766,14 +783,14 @@ void pv_daemon_run(PvDaemon *d)
 			if (e->lost) {
 				pv_info("%s closed its connection: probing now", nv->name);
 				if (e->node == d->view.primary)
-					pv_prober_kick(d->prober, -1, now);
+					kick_others(d, now);
 				continue;
 			}
 			if (e->result == PV_PROBE_DOWN && e->previous != PV_PROBE_DOWN) {
 				journal_reason(d, "node-down", nv->name, NULL, nv->obs.reason);
 				pv_warn("%s is down: %s", nv->name, nv->obs.reason);
 				if (e->node == d->view.primary)
-					pv_prober_kick(d->prober, -1, now);
+					kick_others(d, now);
 			} else if (e->result == PV_PROBE_UP && e->previous == PV_PROBE_DOWN) {
 				journal_reason(d, "node-up", nv->name, NULL,
 				               nv->obs.in_recovery ? "answers as a standby"
