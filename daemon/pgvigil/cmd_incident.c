@@ -136,22 +136,22 @@ static char *scalar_text(json_t *v)
 	return pv_xstrdup("-");
 }
 
-/* The short note shown at the end of a timeline row. */
-static const char *row_note(const PvJournalEntry *e)
+/* The short note shown at the end of a timeline row (caller frees; NULL for none). */
+static char *row_note(const PvJournalEntry *e)
 {
 	if (strcmp(e->event, "failover-decision") == 0) {
 		const char *w = pv_journal_entry_detail_str(e, "winner");
-		return w ? w : "no winner";
+		return w ? pv_xasprintf("winner %s", w) : pv_xstrdup("no winner");
 	}
 	if (strcmp(e->event, "incident-close") == 0) {
 		const char *np = pv_journal_entry_detail_str(e, "new_primary");
 		if (np)
-			return np;
+			return pv_xasprintf("new primary %s", np);
 	}
 	const char *s = pv_journal_entry_detail_str(e, "reason");
 	if (!s)
 		s = pv_journal_entry_detail_str(e, "error");
-	return s;
+	return s ? pv_xstrdup(s) : NULL;
 }
 
 /* failover-decision: one indented line per candidate, aligned among themselves. */
@@ -389,8 +389,10 @@ static int cmd_show(PvCli *cli, const char *id, bool as_json)
 		} else if (e->duration_ms >= 0) {
 			fmt_secs(dur, sizeof dur, "", e->duration_ms);
 		}
+		char *note = row_note(e);
 		table_row(&t, (const char *const[]){off, e->event, e->phase, e->node, outcome, dur,
-		                                    row_note(e)});
+		                                    note});
+		free(note);
 		if (strcmp(e->event, "failover-decision") == 0)
 			add_candidates(&t, e);
 	}
