@@ -247,9 +247,9 @@ _cl_kill_tree() {
 # Removes the SysV interlock segment of a node whose processes are all gone (a SIGKILLed
 # postmaster cannot), using the id in its postmaster.pid, and only if nothing is attached.
 _cl_drop_shm() {
-	local f=$CL_DIR/$1/postmaster.pid key id nattch
+	local f=$CL_DIR/$1/postmaster.pid id nattch
 	[[ -r $f ]] || return 0
-	read -r key id < <(sed -n 7p "$f")
+	read -r _ id < <(sed -n 7p "$f")
 	[[ $id =~ ^[0-9]+$ ]] || return 0
 	nattch=$(ipcs -m -i "$id" 2>/dev/null | awk -F'nattch=' 'NF > 1 { split($2, a, /[ \t]/); print a[1] }')
 	[[ $nattch == 0 ]] && ipcrm -m "$id" 2>/dev/null
@@ -635,7 +635,7 @@ cluster_destroy() {
 	if [[ $saved_dir != "$CL_DIR" ]]; then
 		CL_DIR=$saved_dir CL_BASE=$saved_base
 	else
-		CL_DIR= CL_BASE=
+		CL_DIR="" CL_BASE=""
 	fi
 }
 
