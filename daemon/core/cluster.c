@@ -168,6 +168,7 @@ static void decide_gone(const PvClusterView *v, int p, int target, PvDecision *o
 {
 	pv_core_rank(v, p, target, out);
 	if (out->nstale > 0) {
+		out->winner = -1;
 		set_reason(out, PV_VERDICT_SUSPECT,
 		           "primary %s looks down; waiting for fresh views from the standbys%s",
 		           v->nodes[p].name, NULL);
@@ -175,6 +176,7 @@ static void decide_gone(const PvClusterView *v, int p, int target, PvDecision *o
 	}
 	if (out->nseeing > 0) {
 		char n[16];
+		out->winner = -1;
 		snprintf(n, sizeof n, "%d", out->nseeing);
 		set_reason(out, PV_VERDICT_STANDBYS_SEE_PRIMARY,
 		           "%s standby(s) still stream from %s", n, v->nodes[p].name);

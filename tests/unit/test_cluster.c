@@ -1,0 +1,252 @@
+/*
+ * Unit tests for core/cluster: the failover decision as a table of cluster views.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/cluster.h"
+
+/* Node spec letters: P primary up, S standby up (streaming from n0), s standby up not
+ * streaming, D down, U unknown, F down former primary. */
+typedef struct {
+	const char *name;
+	const char *nodes;      /* one letter per node */
+	uint64_t lsn[4];        /* per node */
+	int priority[4];
+	int primary;            /* known primary index */
+	int failures;           /* consecutive failures of the known primary */
+	bool automatic;
+	int confirm;
+	PvVerdict want;
+	int want_winner;
+} DecideCase;
+
+static void build(PvClusterView *v, const char *nodes, const uint64_t *lsn, const int *prio,
+                  int primary, int failures)
+{
+	memset(v, 0, sizeof *v);
+	v->nnodes = (int)strlen(nodes);
+	v->primary = primary;
+	for (int i = 0; i < v->nnodes; i++) {
+		PvNodeView *n = &v->nodes[i];
+		snprintf(n->name, sizeof n->name, "n%d", i);
+		snprintf(n->host, sizeof n->host, "127.0.0.1");
+		n->port = 5432 + i;
+		n->priority = prio[i];
+		n->obs.at_ms = 1000;
+		switch (nodes[i]) {
+		case 'P':
+			n->obs.result = PV_PROBE_UP;
+			n->obs.current_lsn = lsn[i];
+			break;
+		case 'S':
+		case 's':
+			n->obs.result = PV_PROBE_UP;
+			n->obs.in_recovery = true;
+			n->obs.receive_lsn = lsn[i];
+			n->obs.replay_lsn = lsn[i];
+			if (nodes[i] == 'S') {
+				n->obs.receiver_streaming = true;
+				snprintf(n->obs.sender_host, sizeof n->obs.sender_host, "127.0.0.1");
+				n->obs.sender_port = 5432;
+			}
+			break;
+		case 'D':
+		case 'F':
+			n->obs.result = PV_PROBE_DOWN;
+			n->failed = nodes[i] == 'F';
+			break;
+		case 'U':
+			n->obs.result = PV_PROBE_UNKNOWN;
+			break;
+		}
+	}
+	if (primary >= 0) {
+		v->nodes[primary].consecutive_failures = failures;
+		v->nodes[primary].down_since_ms = 500;
+	}
+}
+
+static const DecideCase decide_cases[] = {
+	{"healthy", "PSS", {10, 10, 10}, {100, 100, 100}, 0, 0, true, 3, PV_VERDICT_HEALTHY, -1},
+	{"one failure is a suspicion", "Dss", {10, 10, 10}, {100, 100, 100}, 0, 1, true, 3,
+	 PV_VERDICT_SUSPECT, -1},
+	{"confirmed, most advanced wins", "Dss", {10, 5, 9}, {100, 100, 100}, 0, 3, true, 3,
+	 PV_VERDICT_FAILOVER, 2},
+	{"tie broken by priority", "Dss", {10, 9, 9}, {100, 50, 90}, 0, 3, true, 3,
+	 PV_VERDICT_FAILOVER, 2},
+	{"tie and equal priority: config order", "Dss", {10, 9, 9}, {100, 90, 90}, 0, 3, true, 3,
+	 PV_VERDICT_FAILOVER, 1},
+	{"priority 0 never promoted", "Dss", {10, 5, 9}, {100, 100, 0}, 0, 3, true, 3,
+	 PV_VERDICT_FAILOVER, 1},
+	{"only priority 0 left", "Dss", {10, 5, 9}, {100, 0, 0}, 0, 3, true, 3,
+	 PV_VERDICT_NO_CANDIDATE, -1},
+	{"a standby still streams from the primary", "DSs", {10, 9, 9}, {100, 100, 100}, 0, 3,
+	 true, 3, PV_VERDICT_STANDBYS_SEE_PRIMARY, -1},
+	{"unknown is never down", "Uss", {10, 9, 9}, {100, 100, 100}, 0, 3, true, 3,
+	 PV_VERDICT_PRIMARY_UNKNOWN_STATE, -1},
+	{"unreachable standby is not a candidate", "DDs", {10, 99, 9}, {100, 100, 100}, 0, 3, true,
+	 3, PV_VERDICT_FAILOVER, 2},
+	{"no reachable standby", "DDD", {10, 9, 9}, {100, 100, 100}, 0, 3, true, 3,
+	 PV_VERDICT_NO_CANDIDATE, -1},
+	{"manual mode waits for the operator", "Dss", {10, 9, 9}, {100, 100, 100}, 0, 3, false, 3,
+	 PV_VERDICT_MANUAL_REQUIRED, 1 /* the suggestion for the operator */},
+	{"two primaries", "PPs", {10, 9, 9}, {100, 100, 100}, 0, 0, true, 3,
+	 PV_VERDICT_SPLIT_BRAIN, -1},
+	{"no primary while all answer", "sss", {10, 9, 9}, {100, 100, 100}, -1, 0, true, 3,
+	 PV_VERDICT_NO_PRIMARY, -1},
+	{"primary not known yet", "Dss", {10, 9, 9}, {100, 100, 100}, -1, 0, true, 3,
+	 PV_VERDICT_UNKNOWN_PRIMARY, -1},
+	{"former primary never a candidate", "DFs", {10, 99, 9}, {100, 100, 100}, 0, 3, true, 3,
+	 PV_VERDICT_FAILOVER, 2},
+	{"confirm 1", "Dss", {10, 9, 9}, {100, 100, 100}, 0, 1, true, 1, PV_VERDICT_FAILOVER, 1},
+};
+
+static void test_decide_table(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof decide_cases / sizeof decide_cases[0]; k++) {
+		const DecideCase *c = &decide_cases[k];
+		PvClusterView v;
+		PvDecision d;
+		PvPolicy p = {.confirm_failures = c->confirm, .automatic = c->automatic};
+		build(&v, c->nodes, c->lsn, c->priority, c->primary, c->failures);
+		pv_core_decide(&v, &p, &d);
+		if (d.verdict != c->want || d.winner != c->want_winner)
+			fail_msg("case \"%s\": got %s winner %d (%s), want %s winner %d", c->name,
+			         pv_verdict_name(d.verdict), d.winner, d.reason, pv_verdict_name(c->want),
+			         c->want_winner);
+	}
+}
+
+static void test_stale_standby_views_wait(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	PvDecision d;
+	PvPolicy p = {.confirm_failures = 3, .automatic = true};
+	uint64_t lsn[] = {10, 9, 9};
+	int prio[] = {100, 100, 100};
+	build(&v, "Dss", lsn, prio, 0, 3);
+	v.nodes[0].down_since_ms = 2000; /* the standbys were last asked at 1000 */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_SUSPECT);
+	assert_int_equal(d.nstale, 2);
+	v.nodes[1].obs.at_ms = v.nodes[2].obs.at_ms = 2100;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+}
+
+static void test_cascade_does_not_vote(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	PvDecision d;
+	uint64_t lsn[] = {10, 9, 9};
+	int prio[] = {100, 100, 100};
+	build(&v, "DSs", lsn, prio, 0, 3);
+	/* n1 streams from n2 (a cascade), not from the old primary */
+	v.nodes[1].obs.sender_port = 5434;
+	PvPolicy p = {.confirm_failures = 3, .automatic = true};
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	/* an unknown sender counts as the primary: safer */
+	v.nodes[1].obs.sender_port = 9999;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_STANDBYS_SEE_PRIMARY);
+}
+
+static void test_manual(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	PvDecision d;
+	uint64_t lsn[] = {10, 9, 9};
+	int prio[] = {100, 100, 100};
+
+	build(&v, "PSS", lsn, prio, 0, 0);
+	pv_core_decide_manual(&v, 2, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_HEALTHY); /* refused: primary answers */
+	assert_non_null(strstr(d.reason, "second primary"));
+
+	build(&v, "Dss", lsn, prio, 0, 1);
+	pv_core_decide_manual(&v, 2, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	assert_int_equal(d.winner, 2);
+
+	/* target behind another standby: refused */
+	uint64_t lsn2[] = {10, 9, 5};
+	build(&v, "Dss", lsn2, prio, 0, 1);
+	pv_core_decide_manual(&v, 2, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
+	assert_non_null(strstr(d.reason, "behind"));
+
+	/* target with priority 0: refused */
+	int prio0[] = {100, 100, 0};
+	build(&v, "Dss", lsn, prio0, 0, 1);
+	pv_core_decide_manual(&v, 2, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
+
+	/* no known primary: refused */
+	build(&v, "Dss", lsn, prio, -1, 0);
+	pv_core_decide_manual(&v, -1, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_UNKNOWN_PRIMARY);
+}
+
+static void test_find_primary(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	uint64_t lsn[] = {1, 1, 1};
+	int prio[] = {1, 1, 1};
+	build(&v, "SPS", lsn, prio, -1, 0);
+	assert_int_equal(pv_core_find_primary(&v), 1);
+	build(&v, "PPS", lsn, prio, -1, 0);
+	assert_int_equal(pv_core_find_primary(&v), -2);
+	build(&v, "DSS", lsn, prio, -1, 0);
+	assert_int_equal(pv_core_find_primary(&v), -1);
+}
+
+static void test_lsn(void **state)
+{
+	(void)state;
+	uint64_t l;
+	char s[32];
+	assert_true(pv_lsn_parse("0/3000148", &l));
+	assert_int_equal(l, 0x3000148);
+	assert_true(pv_lsn_parse("1A/FF", &l));
+	assert_int_equal(l, ((uint64_t)0x1A << 32) | 0xFF);
+	pv_lsn_format(l, s, sizeof s);
+	assert_string_equal(s, "1A/FF");
+	assert_false(pv_lsn_parse("garbage", &l));
+	assert_false(pv_lsn_parse("0/12x", &l));
+	assert_false(pv_lsn_parse(NULL, &l));
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(pv_verdict_name(PV_VERDICT_FAILOVER), "failover");
+	assert_string_equal(pv_verdict_name(PV_VERDICT_SPLIT_BRAIN), "split-brain-suspected");
+	assert_string_equal(pv_probe_result_name(PV_PROBE_DOWN), "down");
+	assert_string_equal(pv_verdict_name((PvVerdict)99), "invalid");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decide_table),
+		cmocka_unit_test(test_stale_standby_views_wait),
+		cmocka_unit_test(test_cascade_does_not_vote),
+		cmocka_unit_test(test_manual),
+		cmocka_unit_test(test_find_primary),
+		cmocka_unit_test(test_lsn),
+		cmocka_unit_test(test_names),
+	};
+	return cmocka_run_group_tests_name("core/cluster", tests, NULL, NULL);
+}
