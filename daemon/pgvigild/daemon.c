@@ -219,11 +219,10 @@ static void incident_open(PvDaemon *d, const char *trigger, const char *reason, 
 	pv_warn("incident %s opened (%s): %s", d->incident, trigger, reason);
 }
 
-static void incident_close(PvDaemon *d, const char *new_primary)
+static void incident_close_as(PvDaemon *d, const char *new_primary, const char *outcome)
 {
 	if (!d->incident[0])
 		return;
-	const char *outcome = d->problems ? "failed" : "ok";
 	PvBuf b = {0};
 	PvJson j;
 	pv_json_init(&j, &b);
@@ -237,6 +236,11 @@ static void incident_close(PvDaemon *d, const char *new_primary)
 	pv_warn("incident %s closed: %s, primary is %s", d->incident, outcome,
 	        new_primary ? new_primary : "unknown");
 	d->incident[0] = '\0';
+}
+
+static void incident_close(PvDaemon *d, const char *new_primary)
+{
+	incident_close_as(d, new_primary, d->problems ? "failed" : "ok");
 }
 
 /* ---------------------------------------------------------------- failover */
@@ -425,6 +429,8 @@ static void evaluate(PvDaemon *d, int64_t now)
 		if (prev != PV_VERDICT_HEALTHY && d->last_suspect_failures)
 			journal_reason(d, "node-up", pname, "ok", "primary answers again");
 		d->last_suspect_failures = 0;
+		/* an incident opened without a failover (manual mode, no candidate) ends here */
+		incident_close_as(d, pname, "recovered");
 		break;
 	case PV_VERDICT_SUSPECT:
 	case PV_VERDICT_STANDBYS_SEE_PRIMARY: {
