@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# tests/run.sh: runs pgvigil's tests and ends with exactly one line "N passed, N failed".
+#
+#   tests/run.sh                 unit (build/ then build-asan/) and integration tests
+#   tests/run.sh unit            only the cmocka binaries
+#   tests/run.sh integration     only tests/integration/t_*.sh
+#   tests/run.sh PATH...         the given test scripts or unit binaries
+#
+# Unit binaries run with CMOCKA_MESSAGE_OUTPUT=TAP; integration scripts print "ok - ..." and
+# "not ok - ...".  Every such line counts; a program that exits non-zero without a "not ok"
+# line (a crash, a bail-out) counts as one failure.  Integration script number i (from 0) gets
+# PGVIGIL_TEST_PORT_BASE = base + 10*i (base: PGVIGIL_TEST_PORT_BASE, default 54300), so no two
+# share a port.  Exit status 0 only if something ran and nothing failed.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+BASE=${PGVIGIL_TEST_PORT_BASE:-54300}
+TEST_TIMEOUT=${PGVIGIL_TEST_TIMEOUT:-300}
+PASSED=0
+FAILED=0
+RAN=0
+OUT=$(mktemp /tmp/pgvigil-run.XXXXXX) || exit 2
+trap 'rm -f "$OUT"' EXIT
+
+# run_one LABEL CMD...: runs CMD under a timeout, shows its output as it comes, counts its lines.
+run_one() {
+	local label=$1 rc p f
+	shift
+	echo "# --- $label"
+	timeout -k 10 "$TEST_TIMEOUT" "$@" 2>&1 | tee "$OUT"
+	rc=${PIPESTATUS[0]}
+	p=$(grep -cE '^ok( |$)' "$OUT")
+	f=$(grep -cE '^not ok( |$)' "$OUT")
+	if ((rc != 0 && f == 0)); then
+		if ((rc == 124 || rc == 137)); then
+			echo "not ok - $label: timed out after ${TEST_TIMEOUT}s"
+		else
+			echo "not ok - $label: exited with status $rc"
+		fi
+		f=1
+	fi
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+	RAN=$((RAN + 1))
+}
+
+run_unit_dir() {
+	local dir=$1 b
+	for b in "$dir"/tests/test_*; do
+		[[ -f $b && -x $b ]] || continue
+		CMOCKA_MESSAGE_OUTPUT=TAP run_one "$b" "$b"
+	done
+}
+
+run_unit() {
+	run_unit_dir build
+	[[ -d build-asan/tests ]] && run_unit_dir build-asan
+	return 0
+}
+
+run_scripts() {
+	local i=0 t
+	for t in "$@"; do
+		PGVIGIL_TEST_PORT_BASE=$((BASE + 10 * i)) run_one "$t" bash "$t"
+		i=$((i + 1))
+	done
+}
+
+run_integration() {
+	local scripts=()
+	shopt -s nullglob
+	scripts=(tests/integration/t_*.sh)
+	shopt -u nullglob
+	run_scripts "${scripts[@]}"
+}
+
+if (($# == 0)); then
+	run_unit
+	run_integration
+else
+	case $1 in
+	unit) run_unit ;;
+	integration) run_integration ;;
+	*)
+		scripts=()
+		for a in "$@"; do
+			if [[ $a == *.sh ]]; then
+				scripts+=("$a")
+			elif [[ -x $a ]]; then
+				CMOCKA_MESSAGE_OUTPUT=TAP run_one "$a" "$a"
+			else
+				echo "run.sh: no such test: $a" >&2
+				exit 2
+			fi
+		done
+		((${#scripts[@]})) && run_scripts "${scripts[@]}"
+		;;
+	esac
+fi
+
+if ((RAN == 0)); then
+	echo "# no test found (build first: make all unit)"
+fi
+echo "$PASSED passed, $FAILED failed"
+((RAN > 0 && FAILED == 0 && PASSED > 0))
