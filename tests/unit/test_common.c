@@ -224,28 +224,13 @@ static void test_redact_conninfo(void **state)
 }
 
 /*
- * Secrets libpq accepts that pv_redact_conninfo does not hide yet (see the report that came
- * with this test).  Skipped until redact.c handles them; remove the skip() to check a fix.
+ * Not covered yet: secrets libpq accepts that pv_redact_conninfo does not hide (reported to
+ * the owner of common/redact.c; add them to the table above once it handles them):
+ *   "sslpassword=secret host=a", "postgresql://h/db?sslpassword=secret"  (key passphrase)
+ *   "dbname='host=x password=secret'", "dbname=postgresql://u:secret@h/db" (libpq expands dbname)
+ *   "postgresql://u:se?cret@h/db"          (libpq ends the userinfo at '/' only, not at '?')
+ *   "postgresql://h/db?passwor%64=secret"  (libpq percent-decodes query keys)
  */
-static void test_redact_conninfo_known_gaps(void **state)
-{
-	(void)state;
-	static const char *const leaks[] = {
-		"sslpassword=secret host=a",                     /* client key passphrase */
-		"postgresql://h/db?sslpassword=secret",
-		"dbname='host=x password=secret'",               /* dbname is expanded by libpq */
-		"dbname=postgresql://u:secret@h/db",
-		"postgresql://u:se?cret@h/db",                   /* libpq ends userinfo at '/' only */
-		"postgresql://h/db?passwor%64=secret",           /* libpq decodes query keys */
-	};
-	skip();
-	for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
-		char *got = pv_redact_conninfo(leaks[i]);
-		if (strstr(got, "secret") || strstr(got, "cret"))
-			fail_msg("case %zu: [%s] -> [%s] still shows the secret", i, leaks[i], got);
-		free(got);
-	}
-}
 
 /* ---- PvBuf and allocation ---- */
 
@@ -469,7 +454,6 @@ int main(void)
 		cmocka_unit_test(test_json_writer),
 		cmocka_unit_test(test_json_writer_top_level_array),
 		cmocka_unit_test(test_redact_conninfo),
-		cmocka_unit_test(test_redact_conninfo_known_gaps),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_alloc_helpers),
 		cmocka_unit_test(test_error_set_and_prefix),
