@@ -597,12 +597,12 @@ PvStatus pv_config_load(const char *path, PvConfig **out, PvBuf *errors)
 	lc_init = true;
 	config_set_include_dir(&lc, l.dir);
 	if (!config_read_file(&lc, path)) {
+		size_t file = file_index(&l, config_error_file(&lc)); /* may grow l.files */
 		if (errors && config_error_type(&lc) == CONFIG_ERR_FILE_IO)
 			pv_buf_printf(errors, "%s: cannot read: %s\n", path, config_error_text(&lc));
 		else if (errors)
-			pv_buf_printf(errors, "%s:%d: %s\n",
-			              l.files[file_index(&l, config_error_file(&lc))],
-			              config_error_line(&lc), config_error_text(&lc));
+			pv_buf_printf(errors, "%s:%d: %s\n", l.files[file], config_error_line(&lc),
+			              config_error_text(&lc));
 		goto out;
 	}
 	pv_int_scan(&scan, config_root_setting(&lc), scan_read, &l);
