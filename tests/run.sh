@@ -7,7 +7,7 @@
 #   tests/run.sh PATH...         the given test scripts or unit binaries
 #
 # Unit binaries run with CMOCKA_MESSAGE_OUTPUT=TAP; integration scripts print "ok - ..." and
-# "not ok - ...".  Every such line counts; a program that exits non-zero without a "not ok"
+# "not ok - ...".  Every such line counts (a "# SKIP" one as skipped); a program that exits non-zero without a "not ok"
 # line (a crash, a bail-out) counts as one failure.  Integration script number i (from 0) gets
 # PGVIGIL_TEST_PORT_BASE = base + 10*i (base: PGVIGIL_TEST_PORT_BASE, default 54300), so no two
 # share a port.  Exit status 0 only if something ran and nothing failed.
@@ -19,19 +19,22 @@ BASE=${PGVIGIL_TEST_PORT_BASE:-54300}
 TEST_TIMEOUT=${PGVIGIL_TEST_TIMEOUT:-300}
 PASSED=0
 FAILED=0
+SKIPPED=0
 RAN=0
 OUT=$(mktemp /tmp/pgvigil-run.XXXXXX) || exit 2
 trap 'rm -f "$OUT"' EXIT
 
 # run_one LABEL CMD...: runs CMD under a timeout, shows its output as it comes, counts its lines.
 run_one() {
-	local label=$1 rc p f
+	local label=$1 rc p f s
 	shift
 	echo "# --- $label"
 	timeout -k 10 "$TEST_TIMEOUT" "$@" 2>&1 | tee "$OUT"
 	rc=${PIPESTATUS[0]}
-	p=$(grep -cE '^ok( |$)' "$OUT")
-	f=$(grep -cE '^not ok( |$)' "$OUT")
+	# A SKIP directive counts as skipped whatever precedes it (cmocka prints "not ok N # SKIP").
+	s=$(grep -ciE '^(not )?ok( [^#]*)?# *skip' "$OUT")
+	p=$(($(grep -cE '^ok( |$)' "$OUT") - $(grep -ciE '^ok( [^#]*)?# *skip' "$OUT")))
+	f=$(($(grep -cE '^not ok( |$)' "$OUT") - $(grep -ciE '^not ok( [^#]*)?# *skip' "$OUT")))
 	if ((rc != 0 && f == 0)); then
 		if ((rc == 124 || rc == 137)); then
 			echo "not ok - $label: timed out after ${TEST_TIMEOUT}s"
@@ -42,6 +45,7 @@ run_one() {
 	fi
 	PASSED=$((PASSED + p))
 	FAILED=$((FAILED + f))
+	SKIPPED=$((SKIPPED + s))
 	RAN=$((RAN + 1))
 }
 
@@ -102,5 +106,9 @@ fi
 if ((RAN == 0)); then
 	echo "# no test found (build first: make all unit)"
 fi
-echo "$PASSED passed, $FAILED failed"
+if ((SKIPPED > 0)); then
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+else
+	echo "$PASSED passed, $FAILED failed"
+fi
 ((RAN > 0 && FAILED == 0 && PASSED > 0))
