@@ -197,7 +197,7 @@ static void add_candidates(Table *t, const PvJournalEntry *e)
 
 /* ---- the journal ---- */
 
-/* Loads the journal; *log NULL (and PV_OK) when the file does not exist. */
+/* Loads the journal; *log NULL (and 0) when the file does not exist. */
 static int load(PvCli *cli, PvJournalLog **log, const char **path_out)
 {
 	PvError err = {0};
@@ -213,11 +213,16 @@ static int load(PvCli *cli, PvJournalLog **log, const char **path_out)
 		return 0;
 	if (st != PV_OK)
 		return pv_cli_fail(1, "%s", err.msg);
-	if ((*log)->nbad > 0)
+	return 0;
+}
+
+/* After a successful listing: say that lines were skipped (stderr, so --json stays clean). */
+static void warn_skipped(const PvJournalLog *log, const char *path)
+{
+	if (log && log->nbad > 0)
 		fprintf(stderr,
 		        "pgvigil: warning: %s: %zu unparseable line%s skipped (first at line %zu)\n",
-		        path, (*log)->nbad, (*log)->nbad == 1 ? "" : "s", (*log)->first_bad_line);
-	return 0;
+		        path, log->nbad, log->nbad == 1 ? "" : "s", log->first_bad_line);
 }
 
 static void json_incident(PvJson *w, const PvJournalIncident *inc)
@@ -283,8 +288,11 @@ static int cmd_list(PvCli *cli, bool as_json)
 		table_free(&t);
 	}
 	free(inc);
+	rc = fflush(stdout) == 0 ? 0 : pv_cli_fail(1, "cannot write output");
+	if (rc == 0)
+		warn_skipped(log, path);
 	pv_journal_log_free(log);
-	return fflush(stdout) == 0 ? 0 : pv_cli_fail(1, "cannot write output");
+	return rc;
 }
 
 static void print_records_json(const PvJournalEntry *const *recs, size_t n)
@@ -399,12 +407,14 @@ static int cmd_show(PvCli *cli, const char *id, bool as_json)
 	table_print(&t, stdout);
 	table_free(&t);
 out:
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = pv_cli_fail(1, "cannot write output");
+	if (rc == 0)
+		warn_skipped(log, path);
 	free(offset);
 	free(partner);
 	free(recs);
 	pv_journal_log_free(log);
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = pv_cli_fail(1, "cannot write output");
 	return rc;
 }
 
