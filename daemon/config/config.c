@@ -40,44 +40,10 @@ typedef struct {
 
 /* ---- messages ---- */
 
-/* Appends s in double quotes, escaped the way libconfig reads strings back. */
-static void put_quoted(PvBuf *b, const char *s)
-{
-	pv_buf_putc(b, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			pv_buf_puts(b, "\\\"");
-			break;
-		case '\\':
-			pv_buf_puts(b, "\\\\");
-			break;
-		case '\n':
-			pv_buf_puts(b, "\\n");
-			break;
-		case '\r':
-			pv_buf_puts(b, "\\r");
-			break;
-		case '\t':
-			pv_buf_puts(b, "\\t");
-			break;
-		case '\f':
-			pv_buf_puts(b, "\\f");
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				pv_buf_printf(b, "\\x%02x", *p);
-			else
-				pv_buf_putc(b, (char)*p);
-		}
-	}
-	pv_buf_putc(b, '"');
-}
-
 static char *quoted(const char *s)
 {
 	PvBuf b = {0};
-	put_quoted(&b, s);
+	pv_config_put_quoted(&b, s);
 	return pv_buf_steal(&b);
 }
 
@@ -265,8 +231,9 @@ static void check_conninfo(PvLoad *l, const config_setting_t *m, const char *dis
 		msg = NULL;
 		opts = PQconninfoParse(redacted, &msg);
 		if (opts) {
-			add_error(l, m, disp, "invalid connection string (the error is in the password, "
-			                      "not shown)");
+			add_error(l, m, disp,
+			          "invalid connection string (the error is in the password, "
+			          "not shown)");
 			goto out;
 		}
 	}
@@ -338,7 +305,10 @@ static void load_enum(PvLoad *l, const PvOption *o, const config_setting_t *m, c
 	}
 	PvBuf want = {0};
 	for (int i = 0; i < o->en->count; i++)
-		pv_buf_printf(&want, "%s%s", i == 0 ? "" : i == o->en->count - 1 ? " or " : ", ",
+		pv_buf_printf(&want, "%s%s",
+		              i == 0                  ? ""
+		              : i == o->en->count - 1 ? " or "
+		                                      : ", ",
 		              o->en->name(i));
 	char *q = quoted(s);
 	add_error(l, m, disp, "unknown value %s (expected %s)", q, want.data);
@@ -388,8 +358,8 @@ static void load_string(PvLoad *l, const PvOption *o, const config_setting_t *m,
 static void load_children(PvLoad *l, const config_setting_t *grp, const char *tpath,
                           const char *dpath, char *base);
 
-static void check_unique(PvLoad *l, const PvOption *o, const config_setting_t *m,
-                         const char *disp, char *base, int count)
+static void check_unique(PvLoad *l, const PvOption *o, const config_setting_t *m, const char *disp,
+                         char *base, int count)
 {
 	const PvOption *u = pv_option_find(o->unique);
 	const char *leaf = pv_option_leaf(u);
@@ -402,13 +372,13 @@ static void check_unique(PvLoad *l, const PvOption *o, const config_setting_t *m
 			const char *vj = arr + (size_t)j * o->elem_size + u->offset;
 			if (strcmp(vi, vj) != 0)
 				continue;
-			const config_setting_t *si =
-			        config_setting_get_member(config_setting_get_elem(m, (unsigned)i), leaf);
-			const config_setting_t *sj =
-			        config_setting_get_member(config_setting_get_elem(m, (unsigned)j), leaf);
+			const config_setting_t *si = config_setting_get_member(
+			    config_setting_get_elem(m, (unsigned)i), leaf);
+			const config_setting_t *sj = config_setting_get_member(
+			    config_setting_get_elem(m, (unsigned)j), leaf);
 			char *d = pv_xasprintf("%s[%d].%s", disp, i, leaf);
-			add_error(l, si, d, "duplicate %s name \"%s\" (first at line %u)", o->noun, vi,
-			          config_setting_source_line(sj));
+			add_error(l, si, d, "duplicate %s name \"%s\" (first at line %u)", o->noun,
+			          vi, config_setting_source_line(sj));
 			free(d);
 			break;
 		}
@@ -433,9 +403,11 @@ static void load_list(PvLoad *l, const PvOption *o, const config_setting_t *m, c
 		const config_setting_t *e = config_setting_get_elem(m, (unsigned)i);
 		char *d = pv_xasprintf("%s[%d]", disp, i);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			add_error(l, e, d, "expected a group, got %s", type_name(config_setting_type(e)));
+			add_error(l, e, d, "expected a group, got %s",
+			          type_name(config_setting_type(e)));
 		else
-			load_children(l, e, o->path, d, base + o->offset + (size_t)i * o->elem_size);
+			load_children(l, e, o->path, d,
+			              base + o->offset + (size_t)i * o->elem_size);
 		free(d);
 	}
 	if (o->unique)
@@ -599,7 +571,8 @@ PvStatus pv_config_load(const char *path, PvConfig **out, PvBuf *errors)
 	if (!config_read_file(&lc, path)) {
 		size_t file = file_index(&l, config_error_file(&lc)); /* may grow l.files */
 		if (errors && config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-			pv_buf_printf(errors, "%s: cannot read: %s\n", path, config_error_text(&lc));
+			pv_buf_printf(errors, "%s: cannot read: %s\n", path,
+			              config_error_text(&lc));
 		else if (errors)
 			pv_buf_printf(errors, "%s:%d: %s\n", l.files[file], config_error_line(&lc),
 			              config_error_text(&lc));
@@ -631,121 +604,4 @@ out:
 	free(l.files);
 	free(l.dir);
 	return st;
-}
-
-/* ---- free, print, lookup ---- */
-
-static void free_children(const char *tpath, char *base)
-{
-	for (size_t i = 0; i < pv_noptions; i++) {
-		const PvOption *o = &pv_options[i];
-		if (!pv_option_is_child(o, tpath))
-			continue;
-		switch (o->type) {
-		case PV_OPT_GROUP:
-			free_children(o->path, base);
-			break;
-		case PV_OPT_LIST:
-			for (int e = 0; e < o->max; e++)
-				free_children(o->path, base + o->offset + (size_t)e * o->elem_size);
-			break;
-		case PV_OPT_CONNINFO:
-			free(*(char **)(base + o->aux));
-			free(*(char **)(base + o->offset));
-			break;
-		case PV_OPT_STRING:
-			free(*(char **)(base + o->offset));
-			break;
-		default:
-			break;
-		}
-	}
-}
-
-void pv_config_free(PvConfig *cfg)
-{
-	if (!cfg)
-		return;
-	free_children("", (char *)cfg);
-	free(cfg->path);
-	free(cfg);
-}
-
-static void indent(PvBuf *out, int depth)
-{
-	for (int i = 0; i < depth; i++)
-		pv_buf_putc(out, '\t');
-}
-
-static void print_children(PvBuf *out, const char *tpath, const char *base, int depth)
-{
-	bool first = true;
-	for (size_t i = 0; i < pv_noptions; i++) {
-		const PvOption *o = &pv_options[i];
-		if (!pv_option_is_child(o, tpath))
-			continue;
-		if (o->type == PV_OPT_GROUP && (o->flags & PV_OPT_PRESENCE) &&
-		    !*(const bool *)(base + o->aux))
-			continue;
-		if (depth == 0 && !first)
-			pv_buf_putc(out, '\n');
-		first = false;
-		indent(out, depth);
-		pv_buf_printf(out, "%s = ", pv_option_leaf(o));
-		switch (o->type) {
-		case PV_OPT_GROUP:
-			pv_buf_puts(out, "{\n");
-			print_children(out, o->path, base, depth + 1);
-			indent(out, depth);
-			pv_buf_puts(out, "};\n");
-			break;
-		case PV_OPT_LIST: {
-			int n = *(const int *)(base + o->aux);
-			pv_buf_puts(out, "(\n");
-			for (int e = 0; e < n; e++) {
-				indent(out, depth + 1);
-				pv_buf_puts(out, "{\n");
-				print_children(out, o->path, base + o->offset + (size_t)e * o->elem_size,
-				               depth + 2);
-				indent(out, depth + 1);
-				pv_buf_puts(out, e + 1 < n ? "},\n" : "}\n");
-			}
-			indent(out, depth);
-			pv_buf_puts(out, ");\n");
-			break;
-		}
-		case PV_OPT_INT:
-			pv_buf_printf(out, "%d;\n", *(const int *)(base + o->offset));
-			break;
-		case PV_OPT_ENUM:
-			put_quoted(out, o->en->name(*(const int *)(base + o->offset)));
-			pv_buf_puts(out, ";\n");
-			break;
-		case PV_OPT_NAME:
-			put_quoted(out, base + o->offset);
-			pv_buf_puts(out, ";\n");
-			break;
-		case PV_OPT_CONNINFO:
-			put_quoted(out, *(char *const *)(base + o->aux));
-			pv_buf_puts(out, ";\n");
-			break;
-		case PV_OPT_STRING:
-			put_quoted(out, *(char *const *)(base + o->offset));
-			pv_buf_puts(out, ";\n");
-			break;
-		}
-	}
-}
-
-void pv_config_print(const PvConfig *cfg, PvBuf *out)
-{
-	print_children(out, "", (const char *)cfg, 0);
-}
-
-int pv_config_node_index(const PvConfig *cfg, const char *name)
-{
-	for (int i = 0; i < cfg->nnodes; i++)
-		if (strcmp(cfg->nodes[i].name, name) == 0)
-			return i;
-	return -1;
 }

@@ -44,15 +44,18 @@ typedef struct {
 	int min, max;         /* INT: range; STRING: length in bytes; LIST: element count */
 	size_t offset;
 	size_t aux;
-	size_t elem_size;         /* LIST */
-	const PvOptEnum *en;      /* ENUM */
-	const char *noun;         /* LIST: "node" */
-	const char *unique;       /* LIST: path of the member whose value must be unique */
+	size_t elem_size;    /* LIST */
+	const PvOptEnum *en; /* ENUM */
+	const char *noun;    /* LIST: "node" */
+	const char *unique;  /* LIST: path of the member whose value must be unique */
 	const char *doc;
 } PvOption;
 
 extern const PvOption pv_options[];
 extern const size_t pv_noptions;
+
+/* Appends s in double quotes, escaped the way libconfig reads strings back. */
+void pv_config_put_quoted(PvBuf *b, const char *s);
 
 /* The row for path, or NULL. */
 const PvOption *pv_option_find(const char *path);

@@ -157,16 +157,17 @@ static void ensure_scanned(PvIntScan *s, const char *file, char *(*read)(void *,
 	free(text);
 }
 
-static void mark(PvIntScan *s, config_setting_t *st, char *(*read)(void *, const char *),
-                 void *arg)
+static void mark(PvIntScan *s, config_setting_t *st, char *(*read)(void *, const char *), void *arg)
 {
 	if (config_setting_type(st) == CONFIG_TYPE_INT && config_setting_name(st)) {
-		const char *file = config_setting_source_file(st) ? config_setting_source_file(st) : "";
+		const char *file =
+		    config_setting_source_file(st) ? config_setting_source_file(st) : "";
 		ensure_scanned(s, file, read, arg);
 		for (size_t i = 0; i < s->nlits; i++) {
 			struct PvIntLit *l = &s->lits[i];
 			if (l->used || l->line != config_setting_source_line(st) ||
-			    strcmp(l->name, config_setting_name(st)) != 0 || strcmp(l->file, file) != 0)
+			    strcmp(l->name, config_setting_name(st)) != 0 ||
+			    strcmp(l->file, file) != 0)
 				continue;
 			l->used = true;
 			if (l->overflow)

@@ -150,54 +150,55 @@ typedef struct {
 } TemplateLine;
 
 static const TemplateLine template_lines[] = {
-	{NULL, "cluster = {", NULL},
-	{"cluster.name", "\tname = %s;", "\"demo\""},
-	{NULL, "\tnodes = (", NULL},
-	{NULL, "\t\t{", NULL},
-	{"cluster.nodes.name", "\t\t\tname = %s;", "\"n0\""},
-	{"cluster.nodes.conninfo", "\t\t\tconninfo = %s;", "\"host=h0 port=5432\""},
-	{"cluster.nodes.priority", "\t\t\tpriority = %s;", "100"},
-	{NULL, "\t\t},", NULL},
-	{NULL, "\t\t{", NULL},
-	{NULL, "\t\t\tname = \"n1\";", NULL},
-	{NULL, "\t\t\tconninfo = \"host=h1 port=5432\";", NULL},
-	{NULL, "\t\t}", NULL},
-	{NULL, "\t);", NULL},
-	{NULL, "};", NULL},
-	{NULL, "probe = {", NULL},
-	{"probe.interval_ms", "\tinterval_ms = %s;", "500"},
-	{"probe.timeout_ms", "\ttimeout_ms = %s;", "1000"},
-	{"probe.retry_interval_ms", "\tretry_interval_ms = %s;", "100"},
-	{NULL, "};", NULL},
-	{NULL, "failover = {", NULL},
-	{"failover.mode", "\tmode = %s;", "\"automatic\""},
-	{"failover.confirm_failures", "\tconfirm_failures = %s;", "3"},
-	{"failover.promote_timeout_ms", "\tpromote_timeout_ms = %s;", "30000"},
-	{"failover.repoint_timeout_ms", "\trepoint_timeout_ms = %s;", "10000"},
-	{NULL, "};", NULL},
-	{NULL, "journal = {", NULL},
-	{"journal.path", "\tpath = %s;", "\"/var/lib/pgvigil/journal.jsonl\""},
-	{NULL, "};", NULL},
-	{NULL, "control = {", NULL},
-	{"control.socket", "\tsocket = %s;", "\"/run/pgvigil/pgvigil.sock\""},
-	{"control.pidfile", "\tpidfile = %s;", "\"/run/pgvigil/pgvigil.sock.pid\""},
-	{NULL, "};", NULL},
-	{NULL, "log = {", NULL},
-	{"log.path", "\tpath = %s;", "\"\""},
-	{"log.level", "\tlevel = %s;", "\"info\""},
-	{NULL, "};", NULL},
-	{NULL, "pgbouncer = {", NULL},
-	{"pgbouncer.admin_conninfo", "\tadmin_conninfo = %s;", "\"host=127.0.0.1 port=6432 dbname=pgbouncer\""},
-	{"pgbouncer.include_file", "\tinclude_file = %s;", "\"/etc/pgbouncer/pgvigil-databases.ini\""},
-	{"pgbouncer.timeout_ms", "\ttimeout_ms = %s;", "2000"},
-	{NULL, "\tdatabases = (", NULL},
-	{NULL, "\t\t{", NULL},
-	{"pgbouncer.databases.name", "\t\t\tname = %s;", "\"app\""},
-	{"pgbouncer.databases.dbname", "\t\t\tdbname = %s;", "\"postgres\""},
-	{"pgbouncer.databases.options", "\t\t\toptions = %s;", "\"pool_size=20\""},
-	{NULL, "\t\t}", NULL},
-	{NULL, "\t);", NULL},
-	{NULL, "};", NULL},
+    {NULL, "cluster = {", NULL},
+    {"cluster.name", "\tname = %s;", "\"demo\""},
+    {NULL, "\tnodes = (", NULL},
+    {NULL, "\t\t{", NULL},
+    {"cluster.nodes.name", "\t\t\tname = %s;", "\"n0\""},
+    {"cluster.nodes.conninfo", "\t\t\tconninfo = %s;", "\"host=h0 port=5432\""},
+    {"cluster.nodes.priority", "\t\t\tpriority = %s;", "100"},
+    {NULL, "\t\t},", NULL},
+    {NULL, "\t\t{", NULL},
+    {NULL, "\t\t\tname = \"n1\";", NULL},
+    {NULL, "\t\t\tconninfo = \"host=h1 port=5432\";", NULL},
+    {NULL, "\t\t}", NULL},
+    {NULL, "\t);", NULL},
+    {NULL, "};", NULL},
+    {NULL, "probe = {", NULL},
+    {"probe.interval_ms", "\tinterval_ms = %s;", "500"},
+    {"probe.timeout_ms", "\ttimeout_ms = %s;", "1000"},
+    {"probe.retry_interval_ms", "\tretry_interval_ms = %s;", "100"},
+    {NULL, "};", NULL},
+    {NULL, "failover = {", NULL},
+    {"failover.mode", "\tmode = %s;", "\"automatic\""},
+    {"failover.confirm_failures", "\tconfirm_failures = %s;", "3"},
+    {"failover.promote_timeout_ms", "\tpromote_timeout_ms = %s;", "30000"},
+    {"failover.repoint_timeout_ms", "\trepoint_timeout_ms = %s;", "10000"},
+    {NULL, "};", NULL},
+    {NULL, "journal = {", NULL},
+    {"journal.path", "\tpath = %s;", "\"/var/lib/pgvigil/journal.jsonl\""},
+    {NULL, "};", NULL},
+    {NULL, "control = {", NULL},
+    {"control.socket", "\tsocket = %s;", "\"/run/pgvigil/pgvigil.sock\""},
+    {"control.pidfile", "\tpidfile = %s;", "\"/run/pgvigil/pgvigil.sock.pid\""},
+    {NULL, "};", NULL},
+    {NULL, "log = {", NULL},
+    {"log.path", "\tpath = %s;", "\"\""},
+    {"log.level", "\tlevel = %s;", "\"info\""},
+    {NULL, "};", NULL},
+    {NULL, "pgbouncer = {", NULL},
+    {"pgbouncer.admin_conninfo", "\tadmin_conninfo = %s;",
+     "\"host=127.0.0.1 port=6432 dbname=pgbouncer\""},
+    {"pgbouncer.include_file", "\tinclude_file = %s;", "\"/etc/pgbouncer/pgvigil-databases.ini\""},
+    {"pgbouncer.timeout_ms", "\ttimeout_ms = %s;", "2000"},
+    {NULL, "\tdatabases = (", NULL},
+    {NULL, "\t\t{", NULL},
+    {"pgbouncer.databases.name", "\t\t\tname = %s;", "\"app\""},
+    {"pgbouncer.databases.dbname", "\t\t\tdbname = %s;", "\"postgres\""},
+    {"pgbouncer.databases.options", "\t\t\toptions = %s;", "\"pool_size=20\""},
+    {NULL, "\t\t}", NULL},
+    {NULL, "\t);", NULL},
+    {NULL, "};", NULL},
 };
 
 /*
@@ -289,13 +290,13 @@ static int group_teardown(void **state)
 
 /* ---- tests: loading valid files ---- */
 
-#define MINIMAL                                                      \
-	"cluster = {\n"                                              \
-	"\tname = \"demo\";\n"                                       \
-	"\tnodes = (\n"                                              \
-	"\t\t{ name = \"n0\"; conninfo = \"host=h0 port=5432\"; },\n" \
-	"\t\t{ name = \"n1\"; conninfo = \"host=h1\"; priority = 0; }\n" \
-	"\t);\n"                                                     \
+#define MINIMAL                                                                                    \
+	"cluster = {\n"                                                                            \
+	"\tname = \"demo\";\n"                                                                     \
+	"\tnodes = (\n"                                                                            \
+	"\t\t{ name = \"n0\"; conninfo = \"host=h0 port=5432\"; },\n"                              \
+	"\t\t{ name = \"n1\"; conninfo = \"host=h1\"; priority = 0; }\n"                           \
+	"\t);\n"                                                                                   \
 	"};\n"
 
 static void test_minimal_defaults(void **state)
@@ -334,19 +335,22 @@ static void test_all_settings(void **state)
 {
 	(void)state;
 	PvConfig *cfg = load_ok(
-	        "cluster = { name = \"prod-1.eu_west\";\n"
-	        "  nodes = ( { name = \"a\"; conninfo = \"postgresql://u@h:5432/db\"; priority = 1000; },\n"
-	        "            { name = \"b\"; conninfo = \"host=b\"; priority = 7; },\n"
-	        "            { name = \"c\"; conninfo = \"host=c\"; } ); };\n"
-	        "probe : { interval_ms = 100; timeout_ms = 60000; retry_interval_ms = 0x0a; };\n"
-	        "failover = { mode = \"manual\"; confirm_failures = 100; promote_timeout_ms = 600000;\n"
-	        "  repoint_timeout_ms = 1000; };\n"
-	        "journal = { path = \"/j\" \".jsonl\"; };\n"
-	        "control = { socket = \"/s.sock\"; pidfile = \"/p.pid\"; };\n"
-	        "log = { path = \"/l.log\"; level = \"debug\"; };\n"
-	        "pgbouncer = { admin_conninfo = \"port=6432 dbname=pgbouncer\"; include_file = \"/i.ini\";\n"
-	        "  timeout_ms = 100;\n"
-	        "  databases = ( { name = \"app\"; }, { name = \"b\"; dbname = \"x y\"; options = \"pool_size=5\"; } ); };\n");
+	    "cluster = { name = \"prod-1.eu_west\";\n"
+	    "  nodes = ( { name = \"a\"; conninfo = \"postgresql://u@h:5432/db\"; priority = 1000; "
+	    "},\n"
+	    "            { name = \"b\"; conninfo = \"host=b\"; priority = 7; },\n"
+	    "            { name = \"c\"; conninfo = \"host=c\"; } ); };\n"
+	    "probe : { interval_ms = 100; timeout_ms = 60000; retry_interval_ms = 0x0a; };\n"
+	    "failover = { mode = \"manual\"; confirm_failures = 100; promote_timeout_ms = 600000;\n"
+	    "  repoint_timeout_ms = 1000; };\n"
+	    "journal = { path = \"/j\" \".jsonl\"; };\n"
+	    "control = { socket = \"/s.sock\"; pidfile = \"/p.pid\"; };\n"
+	    "log = { path = \"/l.log\"; level = \"debug\"; };\n"
+	    "pgbouncer = { admin_conninfo = \"port=6432 dbname=pgbouncer\"; include_file = "
+	    "\"/i.ini\";\n"
+	    "  timeout_ms = 100;\n"
+	    "  databases = ( { name = \"app\"; }, { name = \"b\"; dbname = \"x y\"; options = "
+	    "\"pool_size=5\"; } ); };\n");
 	assert_string_equal(cfg->cluster_name, "prod-1.eu_west");
 	assert_int_equal(cfg->nnodes, 3);
 	assert_int_equal(cfg->nodes[0].priority, 1000);
@@ -382,8 +386,9 @@ static void test_all_settings(void **state)
 static void test_pgbouncer_defaults(void **state)
 {
 	(void)state;
-	PvConfig *cfg = load_ok(MINIMAL "pgbouncer = { admin_conninfo = \"port=6432\";\n"
-	                                "  include_file = \"/i.ini\"; databases = ( { name = \"d\"; } ); };\n");
+	PvConfig *cfg =
+	    load_ok(MINIMAL "pgbouncer = { admin_conninfo = \"port=6432\";\n"
+	                    "  include_file = \"/i.ini\"; databases = ( { name = \"d\"; } ); };\n");
 	assert_true(cfg->pgbouncer.enabled);
 	assert_int_equal(cfg->pgbouncer.timeout_ms, 2000);
 	assert_int_equal(cfg->pgbouncer.ndatabases, 1);
@@ -474,10 +479,10 @@ static void test_int_rows(void **state)
 			continue;
 		const char *leaf = pv_option_leaf(o);
 		char *disp = strncmp(o->path, "cluster.nodes.", 14) == 0
-		                     ? pv_xasprintf("cluster.nodes[0].%s", leaf)
+		                 ? pv_xasprintf("cluster.nodes[0].%s", leaf)
 		             : strncmp(o->path, "pgbouncer.databases.", 20) == 0
-		                     ? pv_xasprintf("pgbouncer.databases[0].%s", leaf)
-		                     : pv_xstrdup(o->path);
+		                 ? pv_xasprintf("pgbouncer.databases[0].%s", leaf)
+		                 : pv_xstrdup(o->path);
 		int bounds[2] = {o->min, o->max};
 		for (int k = 0; k < 2; k++) {
 			char *v = pv_xasprintf("%d", bounds[k]);
@@ -492,31 +497,33 @@ static void test_int_rows(void **state)
 			char *value;
 			char *problem;
 		} bad[] = {
-			{pv_xasprintf("%d", o->min - 1),
-			 pv_xasprintf("%d is out of range %d..%d", o->min - 1, o->min, o->max)},
-			{pv_xasprintf("%d", o->max + 1),
-			 pv_xasprintf("%d is out of range %d..%d", o->max + 1, o->min, o->max)},
-			/* wraps to min in libconfig 1.5 */
-			{pv_xasprintf("%lld", 4294967296LL + o->min),
-			 pv_xasprintf("%lld is out of range %d..%d", 4294967296LL + o->min, o->min, o->max)},
-			{pv_xasprintf("%lld", -4294967296LL + o->max),
-			 pv_xasprintf("%lld is out of range %d..%d", -4294967296LL + o->max, o->min,
-			              o->max)},
-			{pv_xstrdup("99999999999999999999999"),
-			 pv_xasprintf("99999999999999999999999 is out of range %d..%d", o->min, o->max)},
-			{pv_xasprintf("0x1%08x", o->min),
-			 pv_xasprintf("0x1%08x is out of range %d..%d", o->min, o->min, o->max)},
-			{pv_xasprintf("%dL", o->min),
-			 pv_xstrdup("expected an integer, got a 64-bit integer")},
-			{pv_xasprintf("%dLL", o->min),
-			 pv_xstrdup("expected an integer, got a 64-bit integer")},
-			{pv_xstrdup("\"500\""), pv_xstrdup("expected an integer, got a string")},
-			{pv_xstrdup("1.5"), pv_xstrdup("expected an integer, got a float")},
-			{pv_xstrdup("1e3"), pv_xstrdup("expected an integer, got a float")},
-			{pv_xstrdup("true"), pv_xstrdup("expected an integer, got a boolean")},
-			{pv_xstrdup("[1, 2]"), pv_xstrdup("expected an integer, got an array")},
-			{pv_xstrdup("{ a = 1; }"), pv_xstrdup("expected an integer, got a group")},
-			{pv_xstrdup("( 1 )"), pv_xstrdup("expected an integer, got a list")},
+		    {pv_xasprintf("%d", o->min - 1),
+		     pv_xasprintf("%d is out of range %d..%d", o->min - 1, o->min, o->max)},
+		    {pv_xasprintf("%d", o->max + 1),
+		     pv_xasprintf("%d is out of range %d..%d", o->max + 1, o->min, o->max)},
+		    /* wraps to min in libconfig 1.5 */
+		    {pv_xasprintf("%lld", 4294967296LL + o->min),
+		     pv_xasprintf("%lld is out of range %d..%d", 4294967296LL + o->min, o->min,
+		                  o->max)},
+		    {pv_xasprintf("%lld", -4294967296LL + o->max),
+		     pv_xasprintf("%lld is out of range %d..%d", -4294967296LL + o->max, o->min,
+		                  o->max)},
+		    {pv_xstrdup("99999999999999999999999"),
+		     pv_xasprintf("99999999999999999999999 is out of range %d..%d", o->min,
+		                  o->max)},
+		    {pv_xasprintf("0x1%08x", o->min),
+		     pv_xasprintf("0x1%08x is out of range %d..%d", o->min, o->min, o->max)},
+		    {pv_xasprintf("%dL", o->min),
+		     pv_xstrdup("expected an integer, got a 64-bit integer")},
+		    {pv_xasprintf("%dLL", o->min),
+		     pv_xstrdup("expected an integer, got a 64-bit integer")},
+		    {pv_xstrdup("\"500\""), pv_xstrdup("expected an integer, got a string")},
+		    {pv_xstrdup("1.5"), pv_xstrdup("expected an integer, got a float")},
+		    {pv_xstrdup("1e3"), pv_xstrdup("expected an integer, got a float")},
+		    {pv_xstrdup("true"), pv_xstrdup("expected an integer, got a boolean")},
+		    {pv_xstrdup("[1, 2]"), pv_xstrdup("expected an integer, got an array")},
+		    {pv_xstrdup("{ a = 1; }"), pv_xstrdup("expected an integer, got a group")},
+		    {pv_xstrdup("( 1 )"), pv_xstrdup("expected an integer, got a list")},
 		};
 		for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
 			int line = 0;
@@ -539,10 +546,10 @@ static void test_string_rows(void **state)
 			continue;
 		const char *leaf = pv_option_leaf(o);
 		char *disp = strncmp(o->path, "cluster.nodes.", 14) == 0
-		                     ? pv_xasprintf("cluster.nodes[0].%s", leaf)
+		                 ? pv_xasprintf("cluster.nodes[0].%s", leaf)
 		             : strncmp(o->path, "pgbouncer.databases.", 20) == 0
-		                     ? pv_xasprintf("pgbouncer.databases[0].%s", leaf)
-		                     : pv_xstrdup(o->path);
+		                 ? pv_xasprintf("pgbouncer.databases[0].%s", leaf)
+		                 : pv_xstrdup(o->path);
 		const char *values[] = {"5", "5L", "true", "1.0"};
 		const char *types[] = {"an integer", "a 64-bit integer", "a boolean", "a float"};
 		for (size_t k = 0; k < 4; k++) {
@@ -555,13 +562,16 @@ static void test_string_rows(void **state)
 		/* a control character is refused everywhere */
 		char *text = build(o->path, "\"a\\nb\"");
 		char *errs = load_err(text, NULL);
-		assert_non_null(strstr(errs, o->type == PV_OPT_ENUM ? "unknown value" : "control character"));
+		assert_non_null(
+		    strstr(errs, o->type == PV_OPT_ENUM ? "unknown value" : "control character"));
 		assert_int_equal(count_lines(errs), 1);
 		free(errs);
 		free(text);
 		/* so is a string that is too long */
 		if (o->type != PV_OPT_ENUM) {
-			int max = o->type == PV_OPT_NAME ? PV_NAME_MAX - 1 : o->type == PV_OPT_CONNINFO ? 0 : o->max;
+			int max = o->type == PV_OPT_NAME       ? PV_NAME_MAX - 1
+			          : o->type == PV_OPT_CONNINFO ? 0
+			                                       : o->max;
 			if (max > 0) {
 				PvBuf v = {0};
 				pv_buf_putc(&v, '"');
@@ -596,10 +606,10 @@ static void test_required_rows(void **state)
 			continue;
 		char *text = build(o->path, NULL);
 		char *disp = strncmp(o->path, "cluster.nodes.", 14) == 0
-		                     ? pv_xasprintf("cluster.nodes[0].%s", pv_option_leaf(o))
+		                 ? pv_xasprintf("cluster.nodes[0].%s", pv_option_leaf(o))
 		             : strncmp(o->path, "pgbouncer.databases.", 20) == 0
-		                     ? pv_xasprintf("pgbouncer.databases[0].%s", pv_option_leaf(o))
-		                     : pv_xstrdup(o->path);
+		                 ? pv_xasprintf("pgbouncer.databases[0].%s", pv_option_leaf(o))
+		                 : pv_xstrdup(o->path);
 		expect_one_error(text, "%d: %s: missing required setting",
 		                 template_group_line(text, o), disp);
 		free(disp);
@@ -621,8 +631,9 @@ static void test_default_rows(void **state)
 		if (o->def_from) {
 			const PvOption *src = pv_option_find(o->def_from);
 			assert_non_null(src);
-			const char *from = src->type == PV_OPT_NAME ? base + src->offset
-			                                            : *(char **)(base + src->offset);
+			const char *from = src->type == PV_OPT_NAME
+			                       ? base + src->offset
+			                       : *(char **)(base + src->offset);
 			want = pv_xasprintf("%s%s", from, o->def);
 		} else {
 			want = pv_xstrdup(o->def);
@@ -649,15 +660,28 @@ static void test_setting_names(void **state)
 {
 	(void)state;
 	const char *const *names = pv_config_setting_names();
-	const char *want[] = {"cluster.name", "cluster.nodes.name", "cluster.nodes.conninfo",
-	                      "cluster.nodes.priority", "probe.interval_ms", "probe.timeout_ms",
-	                      "probe.retry_interval_ms", "failover.mode",
-	                      "failover.confirm_failures", "failover.promote_timeout_ms",
-	                      "failover.repoint_timeout_ms", "journal.path", "control.socket",
-	                      "control.pidfile", "log.path", "log.level",
-	                      "pgbouncer.admin_conninfo", "pgbouncer.include_file",
-	                      "pgbouncer.timeout_ms", "pgbouncer.databases.name",
-	                      "pgbouncer.databases.dbname", "pgbouncer.databases.options"};
+	const char *want[] = {"cluster.name",
+	                      "cluster.nodes.name",
+	                      "cluster.nodes.conninfo",
+	                      "cluster.nodes.priority",
+	                      "probe.interval_ms",
+	                      "probe.timeout_ms",
+	                      "probe.retry_interval_ms",
+	                      "failover.mode",
+	                      "failover.confirm_failures",
+	                      "failover.promote_timeout_ms",
+	                      "failover.repoint_timeout_ms",
+	                      "journal.path",
+	                      "control.socket",
+	                      "control.pidfile",
+	                      "log.path",
+	                      "log.level",
+	                      "pgbouncer.admin_conninfo",
+	                      "pgbouncer.include_file",
+	                      "pgbouncer.timeout_ms",
+	                      "pgbouncer.databases.name",
+	                      "pgbouncer.databases.dbname",
+	                      "pgbouncer.databases.options"};
 	size_t n = 0;
 	while (names[n])
 		n++;
@@ -685,8 +709,8 @@ static void test_setting_names(void **state)
 
 /* ---- tests: the error table ---- */
 
-#define CL                                                                                 \
-	"cluster = { name = \"demo\"; nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; }, " \
+#define CL                                                                                         \
+	"cluster = { name = \"demo\"; nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; }, "      \
 	"{ name = \"n1\"; conninfo = \"host=h1\"; } ); };\n"
 #define PGB_HEAD "pgbouncer = { admin_conninfo = \"port=6432\"; include_file = \"/i.ini\";\n"
 
@@ -697,151 +721,162 @@ typedef struct {
 } ErrorCase;
 
 static const ErrorCase error_cases[] = {
-	{"syntax error", CL "probe = { interval_ms = ; };\n", "%F:2: syntax error\n"},
-	{"syntax error, unterminated group", CL "probe = { interval_ms = 5;\n\n",
-	 "%F:4: syntax error\n"},
-	{"libconfig duplicate", CL "probe = { interval_ms = 500;\n interval_ms = 600; };\n",
-	 "%F:3: duplicate setting name\n"},
-	{"empty file", "", "%F: cluster: missing required setting\n"},
-	{"comments only", "# nothing\n// here\n", "%F: cluster: missing required setting\n"},
-	{"out of range", CL "probe = { interval_ms = 50; };\n",
-	 "%F:2: probe.interval_ms: 50 is out of range 100..60000\n"},
-	{"unknown top level", CL "probes = { interval_ms = 500; };\n", "%F:2: probes: unknown setting\n"},
-	{"unknown in group", CL "probe = {\n  intervl_ms = 500; };\n",
-	 "%F:3: probe.intervl_ms: unknown setting\n"},
-	{"unknown in node",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0\"; },\n"
-	 " { name = \"n1\"; conninfo = \"host=h1\"; prio = 5; } ); };\n",
-	 "%F:3: cluster.nodes[1].prio: unknown setting\n"},
-	{"unknown in database", CL PGB_HEAD "databases = ( { name = \"a\"; pool = 3; } ); };\n",
-	 "%F:3: pgbouncer.databases[0].pool: unknown setting\n"},
-	{"unknown in cluster", "cluster = { name = \"demo\"; nodes = ( { name = \"n0\"; conninfo = "
-	                       "\"host=h0\"; }, { name = \"n1\"; conninfo = \"host=h1\"; } );\n"
-	                       " primary = \"n0\"; };\n",
-	 "%F:2: cluster.primary: unknown setting\n"},
-	{"wrong type in node",
-	 "cluster = { name = \"demo\"; nodes = (\n"
-	 " { name = \"n0\"; conninfo = \"host=h0\"; priority = \"high\"; },\n"
-	 " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
-	 "%F:2: cluster.nodes[0].priority: expected an integer, got a string\n"},
-	{"group given a scalar", CL "probe = 5;\n", "%F:2: probe: expected a group, got an integer\n"},
-	{"group given a list", CL "log = ( );\n", "%F:2: log: expected a group, got a list\n"},
-	{"cluster given a string", "cluster = \"demo\";\n",
-	 "%F:1: cluster: expected a group, got a string\n"},
-	{"nodes given a group", "cluster = {\n name = \"demo\";\n nodes = { name = \"n0\"; }; };\n",
-	 "%F:3: cluster.nodes: expected a list, got a group\n"},
-	{"nodes given an array", "cluster = {\n name = \"demo\";\n nodes = [ \"n0\", \"n1\" ]; };\n",
-	 "%F:3: cluster.nodes: expected a list, got an array\n"},
-	{"node not a group",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0\"; },\n"
-	 " { name = \"n1\"; conninfo = \"host=h1\"; },\n \"n2\" ); };\n",
-	 "%F:4: cluster.nodes[2]: expected a group, got a string\n"},
-	{"missing cluster.name",
-	 "cluster = {\n nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; },\n"
-	 " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
-	 "%F:1: cluster.name: missing required setting\n"},
-	{"missing cluster.nodes", "\ncluster = {\n name = \"demo\"; };\n",
-	 "%F:2: cluster.nodes: missing required setting\n"},
-	{"missing node name",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0\"; },\n"
-	 " {\n conninfo = \"host=h1\"; } ); };\n",
-	 "%F:3: cluster.nodes[1].name: missing required setting\n"},
-	{"no nodes", "cluster = { name = \"demo\";\n nodes = ( ); };\n",
-	 "%F:2: cluster.nodes: at least 2 nodes are required\n"},
-	{"one node", "cluster = { name = \"demo\";\n nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; } ); };\n",
-	 "%F:2: cluster.nodes: at least 2 nodes are required\n"},
-	{"duplicate node name",
-	 "cluster = { name = \"demo\"; nodes = (\n"
-	 "  { name = \"n0\"; conninfo = \"host=h0\"; },\n"
-	 "  { name = \"n0\"; conninfo = \"host=h1\"; },\n"
-	 "  { name = \"n2\"; conninfo = \"host=h2\"; },\n"
-	 "  { name = \"n2\"; conninfo = \"host=h3\"; },\n"
-	 "  { name = \"n0\"; conninfo = \"host=h4\"; } ); };\n",
-	 "%F:3: cluster.nodes[1].name: duplicate node name \"n0\" (first at line 2)\n"
-	 "%F:5: cluster.nodes[3].name: duplicate node name \"n2\" (first at line 4)\n"
-	 "%F:6: cluster.nodes[4].name: duplicate node name \"n0\" (first at line 2)\n"},
-	{"invalid node name",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = \"n 0\"; conninfo = \"host=h0\"; },\n"
-	 " { name = \"n/1\\\"\"; conninfo = \"host=h1\"; } ); };\n",
-	 "%F:2: cluster.nodes[0].name: invalid name \"n 0\" (allowed: A-Z a-z 0-9 _ . -)\n"
-	 "%F:3: cluster.nodes[1].name: invalid name \"n/1\\\"\" (allowed: A-Z a-z 0-9 _ . -)\n"},
-	{"empty node name",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = \"\"; conninfo = \"host=h0\"; },\n"
-	 " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
-	 "%F:2: cluster.nodes[0].name: must not be empty\n"},
-	{"node name too long",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = "
-	 "\"n123456789012345678901234567890123456789012345678901234567890123\"; conninfo = \"host=h0\"; },\n"
-	 " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
-	 "%F:2: cluster.nodes[0].name: name "
-	 "\"n123456789012345678901234567890123456789012345678901234567890123\" is too long (at most "
-	 "63 characters)\n"},
-	{"invalid cluster name", "cluster = {\n name = \"my cluster\";\n nodes = ( { name = \"n0\"; "
-	                         "conninfo = \"host=h0\"; }, { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
-	 "%F:2: cluster.name: invalid name \"my cluster\" (allowed: A-Z a-z 0-9 _ . -)\n"},
-	{"empty conninfo",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"\"; },\n"
-	 " { name = \"n1\"; conninfo = \"  \"; } ); };\n",
-	 "%F:2: cluster.nodes[0].conninfo: must not be empty\n"
-	 "%F:3: cluster.nodes[1].conninfo: must not be empty\n"},
-	{"invalid conninfo",
-	 "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0 hots=x\"; },\n"
-	 " { name = \"n1\"; conninfo = \"host='h1\"; } ); };\n",
-	 "%F:2: cluster.nodes[0].conninfo: invalid connection option \"hots\"\n"
-	 "%F:3: cluster.nodes[1].conninfo: unterminated quoted string in connection info string\n"},
-	{"unknown enum values", CL "failover = { mode = \"auto\"; };\nlog = { level = \"WARNING\"; };\n",
-	 "%F:2: failover.mode: unknown value \"auto\" (expected automatic or manual)\n"
-	 "%F:3: log.level: unknown value \"WARNING\" (expected debug, info, warning or error)\n"},
-	{"control character", CL "journal = { path = \"/a\\tb\"; };\n",
-	 "%F:2: journal.path: contains a control character\n"},
-	{"empty path", CL "journal = { path = \"\"; };\ncontrol = { socket = \"\"; };\n",
-	 "%F:2: journal.path: must not be empty\n%F:3: control.socket: must not be empty\n"},
-	{"socket path too long",
-	 CL "control = { socket = \"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"; };\n",
-	 "%F:2: control.socket: is too long (117 bytes, at most 107)\n"},
-	{"pgbouncer incomplete", CL "pgbouncer = {\n timeout_ms = 2000; };\n",
-	 "%F:2: pgbouncer.admin_conninfo: missing required setting\n"
-	 "%F:2: pgbouncer.include_file: missing required setting\n"
-	 "%F:2: pgbouncer.databases: missing required setting\n"},
-	{"pgbouncer no databases", CL PGB_HEAD " databases = ( ); };\n",
-	 "%F:3: pgbouncer.databases: at least one database is required\n"},
-	{"pgbouncer duplicate database",
-	 CL PGB_HEAD " databases = ( { name = \"a\"; },\n { name = \"b\"; },\n { name = \"a\"; dbname = \"x\"; } ); };\n",
-	 "%F:5: pgbouncer.databases[2].name: duplicate database name \"a\" (first at line 3)\n"},
-	{"pgbouncer database errors",
-	 CL PGB_HEAD " databases = ( { name = \"a b\"; dbname = \"\"; options = 5; } ); };\n",
-	 "%F:3: pgbouncer.databases[0].name: invalid name \"a b\" (allowed: A-Z a-z 0-9 _ . -)\n"
-	 "%F:3: pgbouncer.databases[0].dbname: must not be empty\n"
-	 "%F:3: pgbouncer.databases[0].options: expected a string, got an integer\n"},
-	{"int64 and overflow",
-	 CL "probe = { interval_ms = 500L;\n timeout_ms = 3000000000;\n retry_interval_ms = 4294967396; };\n"
-	    "failover = { confirm_failures = -4294967293; };\n",
-	 "%F:2: probe.interval_ms: expected an integer, got a 64-bit integer\n"
-	 "%F:3: probe.timeout_ms: 3000000000 is out of range 100..60000\n"
-	 "%F:4: probe.retry_interval_ms: 4294967396 is out of range 10..10000\n"
-	 "%F:5: failover.confirm_failures: -4294967293 is out of range 1..100\n"},
-	{"overflow on a shared line",
-	 "cluster = { name = \"demo\"; nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; priority = 1; }, "
-	 "{ name = \"n1\"; conninfo = \"host=h1\"; priority = 4294967297; } ); };\n",
-	 "%F:1: cluster.nodes[1].priority: 4294967297 is out of range 0..1000\n"},
-	{"overflow literal in comments and strings is ignored",
-	 CL "# interval_ms = 99999999999;\n/* interval_ms = 99999999999; */\n"
-	    "journal = { path = \"/x interval_ms = 99999999999;\"; };\nprobe = { interval_ms = 99999999999; };\n",
-	 "%F:5: probe.interval_ms: 99999999999 is out of range 100..60000\n"},
-	{"many problems, sorted by line",
-	 "cluster = {\n name = \"x y\";\n nodes = (\n  { name = \"n0\"; conninfo = \"host=h0\"; },\n"
-	 "  { name = \"n0\"; conninfo = \"host=h1\"; priority = 1001; } ); };\n"
-	 "probe = { interval_ms = 50; timeout_ms = \"1s\"; };\n"
-	 "probe_extra = 1;\n"
-	 "failover = { mode = \"sometimes\"; };\n",
-	 "%F:2: cluster.name: invalid name \"x y\" (allowed: A-Z a-z 0-9 _ . -)\n"
-	 "%F:5: cluster.nodes[1].priority: 1001 is out of range 0..1000\n"
-	 "%F:5: cluster.nodes[1].name: duplicate node name \"n0\" (first at line 4)\n"
-	 "%F:6: probe.interval_ms: 50 is out of range 100..60000\n"
-	 "%F:6: probe.timeout_ms: expected an integer, got a string\n"
-	 "%F:7: probe_extra: unknown setting\n"
-	 "%F:8: failover.mode: unknown value \"sometimes\" (expected automatic or manual)\n"},
+    {"syntax error", CL "probe = { interval_ms = ; };\n", "%F:2: syntax error\n"},
+    {"syntax error, unterminated group", CL "probe = { interval_ms = 5;\n\n",
+     "%F:4: syntax error\n"},
+    {"libconfig duplicate", CL "probe = { interval_ms = 500;\n interval_ms = 600; };\n",
+     "%F:3: duplicate setting name\n"},
+    {"empty file", "", "%F: cluster: missing required setting\n"},
+    {"comments only", "# nothing\n// here\n", "%F: cluster: missing required setting\n"},
+    {"out of range", CL "probe = { interval_ms = 50; };\n",
+     "%F:2: probe.interval_ms: 50 is out of range 100..60000\n"},
+    {"unknown top level", CL "probes = { interval_ms = 500; };\n",
+     "%F:2: probes: unknown setting\n"},
+    {"unknown in group", CL "probe = {\n  intervl_ms = 500; };\n",
+     "%F:3: probe.intervl_ms: unknown setting\n"},
+    {"unknown in node",
+     "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0\"; },\n"
+     " { name = \"n1\"; conninfo = \"host=h1\"; prio = 5; } ); };\n",
+     "%F:3: cluster.nodes[1].prio: unknown setting\n"},
+    {"unknown in database", CL PGB_HEAD "databases = ( { name = \"a\"; pool = 3; } ); };\n",
+     "%F:3: pgbouncer.databases[0].pool: unknown setting\n"},
+    {"unknown in cluster",
+     "cluster = { name = \"demo\"; nodes = ( { name = \"n0\"; conninfo = "
+     "\"host=h0\"; }, { name = \"n1\"; conninfo = \"host=h1\"; } );\n"
+     " primary = \"n0\"; };\n",
+     "%F:2: cluster.primary: unknown setting\n"},
+    {"wrong type in node",
+     "cluster = { name = \"demo\"; nodes = (\n"
+     " { name = \"n0\"; conninfo = \"host=h0\"; priority = \"high\"; },\n"
+     " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
+     "%F:2: cluster.nodes[0].priority: expected an integer, got a string\n"},
+    {"group given a scalar", CL "probe = 5;\n", "%F:2: probe: expected a group, got an integer\n"},
+    {"group given a list", CL "log = ( );\n", "%F:2: log: expected a group, got a list\n"},
+    {"cluster given a string", "cluster = \"demo\";\n",
+     "%F:1: cluster: expected a group, got a string\n"},
+    {"nodes given a group", "cluster = {\n name = \"demo\";\n nodes = { name = \"n0\"; }; };\n",
+     "%F:3: cluster.nodes: expected a list, got a group\n"},
+    {"nodes given an array", "cluster = {\n name = \"demo\";\n nodes = [ \"n0\", \"n1\" ]; };\n",
+     "%F:3: cluster.nodes: expected a list, got an array\n"},
+    {"node not a group",
+     "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0\"; },\n"
+     " { name = \"n1\"; conninfo = \"host=h1\"; },\n \"n2\" ); };\n",
+     "%F:4: cluster.nodes[2]: expected a group, got a string\n"},
+    {"missing cluster.name",
+     "cluster = {\n nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; },\n"
+     " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
+     "%F:1: cluster.name: missing required setting\n"},
+    {"missing cluster.nodes", "\ncluster = {\n name = \"demo\"; };\n",
+     "%F:2: cluster.nodes: missing required setting\n"},
+    {"missing node name",
+     "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0\"; },\n"
+     " {\n conninfo = \"host=h1\"; } ); };\n",
+     "%F:3: cluster.nodes[1].name: missing required setting\n"},
+    {"no nodes", "cluster = { name = \"demo\";\n nodes = ( ); };\n",
+     "%F:2: cluster.nodes: at least 2 nodes are required\n"},
+    {"one node",
+     "cluster = { name = \"demo\";\n nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; } ); };\n",
+     "%F:2: cluster.nodes: at least 2 nodes are required\n"},
+    {"duplicate node name",
+     "cluster = { name = \"demo\"; nodes = (\n"
+     "  { name = \"n0\"; conninfo = \"host=h0\"; },\n"
+     "  { name = \"n0\"; conninfo = \"host=h1\"; },\n"
+     "  { name = \"n2\"; conninfo = \"host=h2\"; },\n"
+     "  { name = \"n2\"; conninfo = \"host=h3\"; },\n"
+     "  { name = \"n0\"; conninfo = \"host=h4\"; } ); };\n",
+     "%F:3: cluster.nodes[1].name: duplicate node name \"n0\" (first at line 2)\n"
+     "%F:5: cluster.nodes[3].name: duplicate node name \"n2\" (first at line 4)\n"
+     "%F:6: cluster.nodes[4].name: duplicate node name \"n0\" (first at line 2)\n"},
+    {"invalid node name",
+     "cluster = { name = \"demo\"; nodes = (\n { name = \"n 0\"; conninfo = \"host=h0\"; },\n"
+     " { name = \"n/1\\\"\"; conninfo = \"host=h1\"; } ); };\n",
+     "%F:2: cluster.nodes[0].name: invalid name \"n 0\" (allowed: A-Z a-z 0-9 _ . -)\n"
+     "%F:3: cluster.nodes[1].name: invalid name \"n/1\\\"\" (allowed: A-Z a-z 0-9 _ . -)\n"},
+    {"empty node name",
+     "cluster = { name = \"demo\"; nodes = (\n { name = \"\"; conninfo = \"host=h0\"; },\n"
+     " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
+     "%F:2: cluster.nodes[0].name: must not be empty\n"},
+    {"node name too long",
+     "cluster = { name = \"demo\"; nodes = (\n { name = "
+     "\"n123456789012345678901234567890123456789012345678901234567890123\"; conninfo = "
+     "\"host=h0\"; },\n"
+     " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
+     "%F:2: cluster.nodes[0].name: name "
+     "\"n123456789012345678901234567890123456789012345678901234567890123\" is too long (at most "
+     "63 characters)\n"},
+    {"invalid cluster name",
+     "cluster = {\n name = \"my cluster\";\n nodes = ( { name = \"n0\"; "
+     "conninfo = \"host=h0\"; }, { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
+     "%F:2: cluster.name: invalid name \"my cluster\" (allowed: A-Z a-z 0-9 _ . -)\n"},
+    {"empty conninfo",
+     "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"\"; },\n"
+     " { name = \"n1\"; conninfo = \"  \"; } ); };\n",
+     "%F:2: cluster.nodes[0].conninfo: must not be empty\n"
+     "%F:3: cluster.nodes[1].conninfo: must not be empty\n"},
+    {"invalid conninfo",
+     "cluster = { name = \"demo\"; nodes = (\n { name = \"n0\"; conninfo = \"host=h0 hots=x\"; },\n"
+     " { name = \"n1\"; conninfo = \"host='h1\"; } ); };\n",
+     "%F:2: cluster.nodes[0].conninfo: invalid connection option \"hots\"\n"
+     "%F:3: cluster.nodes[1].conninfo: unterminated quoted string in connection info string\n"},
+    {"unknown enum values",
+     CL "failover = { mode = \"auto\"; };\nlog = { level = \"WARNING\"; };\n",
+     "%F:2: failover.mode: unknown value \"auto\" (expected automatic or manual)\n"
+     "%F:3: log.level: unknown value \"WARNING\" (expected debug, info, warning or error)\n"},
+    {"control character", CL "journal = { path = \"/a\\tb\"; };\n",
+     "%F:2: journal.path: contains a control character\n"},
+    {"empty path", CL "journal = { path = \"\"; };\ncontrol = { socket = \"\"; };\n",
+     "%F:2: journal.path: must not be empty\n%F:3: control.socket: must not be empty\n"},
+    {"socket path too long",
+     CL "control = { socket = "
+        "\"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"; };\n",
+     "%F:2: control.socket: is too long (117 bytes, at most 107)\n"},
+    {"pgbouncer incomplete", CL "pgbouncer = {\n timeout_ms = 2000; };\n",
+     "%F:2: pgbouncer.admin_conninfo: missing required setting\n"
+     "%F:2: pgbouncer.include_file: missing required setting\n"
+     "%F:2: pgbouncer.databases: missing required setting\n"},
+    {"pgbouncer no databases", CL PGB_HEAD " databases = ( ); };\n",
+     "%F:3: pgbouncer.databases: at least one database is required\n"},
+    {"pgbouncer duplicate database",
+     CL PGB_HEAD " databases = ( { name = \"a\"; },\n { name = \"b\"; },\n { name = \"a\"; dbname "
+                 "= \"x\"; } ); };\n",
+     "%F:5: pgbouncer.databases[2].name: duplicate database name \"a\" (first at line 3)\n"},
+    {"pgbouncer database errors",
+     CL PGB_HEAD " databases = ( { name = \"a b\"; dbname = \"\"; options = 5; } ); };\n",
+     "%F:3: pgbouncer.databases[0].name: invalid name \"a b\" (allowed: A-Z a-z 0-9 _ . -)\n"
+     "%F:3: pgbouncer.databases[0].dbname: must not be empty\n"
+     "%F:3: pgbouncer.databases[0].options: expected a string, got an integer\n"},
+    {"int64 and overflow",
+     CL "probe = { interval_ms = 500L;\n timeout_ms = 3000000000;\n retry_interval_ms = "
+        "4294967396; };\n"
+        "failover = { confirm_failures = -4294967293; };\n",
+     "%F:2: probe.interval_ms: expected an integer, got a 64-bit integer\n"
+     "%F:3: probe.timeout_ms: 3000000000 is out of range 100..60000\n"
+     "%F:4: probe.retry_interval_ms: 4294967396 is out of range 10..10000\n"
+     "%F:5: failover.confirm_failures: -4294967293 is out of range 1..100\n"},
+    {"overflow on a shared line",
+     "cluster = { name = \"demo\"; nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; priority = "
+     "1; }, "
+     "{ name = \"n1\"; conninfo = \"host=h1\"; priority = 4294967297; } ); };\n",
+     "%F:1: cluster.nodes[1].priority: 4294967297 is out of range 0..1000\n"},
+    {"overflow literal in comments and strings is ignored",
+     CL "# interval_ms = 99999999999;\n/* interval_ms = 99999999999; */\n"
+        "journal = { path = \"/x interval_ms = 99999999999;\"; };\nprobe = { interval_ms = "
+        "99999999999; };\n",
+     "%F:5: probe.interval_ms: 99999999999 is out of range 100..60000\n"},
+    {"many problems, sorted by line",
+     "cluster = {\n name = \"x y\";\n nodes = (\n  { name = \"n0\"; conninfo = \"host=h0\"; },\n"
+     "  { name = \"n0\"; conninfo = \"host=h1\"; priority = 1001; } ); };\n"
+     "probe = { interval_ms = 50; timeout_ms = \"1s\"; };\n"
+     "probe_extra = 1;\n"
+     "failover = { mode = \"sometimes\"; };\n",
+     "%F:2: cluster.name: invalid name \"x y\" (allowed: A-Z a-z 0-9 _ . -)\n"
+     "%F:5: cluster.nodes[1].priority: 1001 is out of range 0..1000\n"
+     "%F:5: cluster.nodes[1].name: duplicate node name \"n0\" (first at line 4)\n"
+     "%F:6: probe.interval_ms: 50 is out of range 100..60000\n"
+     "%F:6: probe.timeout_ms: expected an integer, got a string\n"
+     "%F:7: probe_extra: unknown setting\n"
+     "%F:8: failover.mode: unknown value \"sometimes\" (expected automatic or manual)\n"},
 };
 
 static void test_error_table(void **state)
@@ -891,7 +926,8 @@ static void test_too_many(void **state)
 		              i < PV_MAX_NODES - 1 ? "," : "");
 	pv_buf_puts(&t, " ); };\n" PGB_HEAD " databases = (\n");
 	for (int i = 0; i < PV_MAX_POOLER_DBS; i++)
-		pv_buf_printf(&t, "  { name = \"d%d\"; }%s\n", i, i < PV_MAX_POOLER_DBS - 1 ? "," : "");
+		pv_buf_printf(&t, "  { name = \"d%d\"; }%s\n", i,
+		              i < PV_MAX_POOLER_DBS - 1 ? "," : "");
 	pv_buf_puts(&t, " ); };\n");
 	PvConfig *cfg = load_ok(t.data);
 	assert_int_equal(cfg->nnodes, PV_MAX_NODES);
@@ -956,7 +992,8 @@ static void test_include_dir(void **state)
 	char *p1 = write_named("inc/nodes.conf",
 	                       "nodes = ( { name = \"n0\"; conninfo = \"host=h0\"; },\n"
 	                       "          { name = \"n1\"; conninfo = \"host=h1\"; } );\n");
-	char *p2 = write_named("inc/probe.conf", "interval_ms = 250;\n@include \"inc/more.conf\"\n");
+	char *p2 =
+	    write_named("inc/probe.conf", "interval_ms = 250;\n@include \"inc/more.conf\"\n");
 	char *p3 = write_named("inc/more.conf", "timeout_ms = 750;\n");
 	char *main_path = write_named("main.conf", "cluster = { name = \"demo\";\n"
 	                                           "@include \"inc/nodes.conf\"\n};\n"
@@ -982,14 +1019,16 @@ static void test_include_dir(void **state)
 
 	/* errors inside an included file name that file and its line */
 	assert_int_equal(chdir("/"), 0);
-	free(write_named("inc/more.conf", "timeout_ms = 75;\nretry_interval_ms = 99999999999;\nx = 1;\n"));
+	free(write_named("inc/more.conf",
+	                 "timeout_ms = 75;\nretry_interval_ms = 99999999999;\nx = 1;\n"));
 	pv_buf_reset(&errors);
 	assert_null(load_path(main_path, &errors));
-	char *want = pv_xasprintf("%s/inc/more.conf:1: probe.timeout_ms: 75 is out of range 100..60000\n"
-	                          "%s/inc/more.conf:2: probe.retry_interval_ms: 99999999999 is out of "
-	                          "range 10..10000\n"
-	                          "%s/inc/more.conf:3: probe.x: unknown setting\n",
-	                          tmpdir, tmpdir, tmpdir);
+	char *want =
+	    pv_xasprintf("%s/inc/more.conf:1: probe.timeout_ms: 75 is out of range 100..60000\n"
+	                 "%s/inc/more.conf:2: probe.retry_interval_ms: 99999999999 is out of "
+	                 "range 10..10000\n"
+	                 "%s/inc/more.conf:3: probe.x: unknown setting\n",
+	                 tmpdir, tmpdir, tmpdir);
 	assert_string_equal(errors.data, want);
 	free(want);
 
@@ -1024,12 +1063,13 @@ static void test_redaction(void **state)
 {
 	(void)state;
 	PvConfig *cfg = load_ok(
-	        "cluster = { name = \"demo\"; nodes = (\n"
-	        " { name = \"n0\"; conninfo = \"host=h0 user=pv password=Sekr1tA\"; },\n"
-	        " { name = \"n1\"; conninfo = \"host=h1 password = 'Sekr1t B' port=5\"; },\n"
-	        " { name = \"n2\"; conninfo = \"postgresql://pv:Sekr1tC@h2:5432/db?password=Sekr1tD\"; } ); };\n"
-	        "pgbouncer = { admin_conninfo = \"port=6432 dbname=pgbouncer password=Sekr1tE\";\n"
-	        " include_file = \"/i.ini\"; databases = ( { name = \"a\"; } ); };\n");
+	    "cluster = { name = \"demo\"; nodes = (\n"
+	    " { name = \"n0\"; conninfo = \"host=h0 user=pv password=Sekr1tA\"; },\n"
+	    " { name = \"n1\"; conninfo = \"host=h1 password = 'Sekr1t B' port=5\"; },\n"
+	    " { name = \"n2\"; conninfo = \"postgresql://pv:Sekr1tC@h2:5432/db?password=Sekr1tD\"; "
+	    "} ); };\n"
+	    "pgbouncer = { admin_conninfo = \"port=6432 dbname=pgbouncer password=Sekr1tE\";\n"
+	    " include_file = \"/i.ini\"; databases = ( { name = \"a\"; } ); };\n");
 	assert_string_equal(cfg->nodes[0].conninfo, "host=h0 user=pv password=Sekr1tA");
 	assert_string_equal(cfg->nodes[0].conninfo_redacted, "host=h0 user=pv password=********");
 	assert_string_equal(cfg->nodes[1].conninfo_redacted, "host=h1 password = ******** port=5");
@@ -1059,14 +1099,15 @@ static void test_errors_hide_passwords(void **state)
 		const char *conninfo;
 		const char *problem;
 	} cases[] = {
-		{"host=h0 password=Sekr1t hots=x", "invalid connection option \"...\""},
-		{"postgresql://pv:Sekr1t%zz@h0/db", "invalid connection string (the error is in the "
-		                                    "password, not shown)"},
-		{"postgresql://pv@h0/db?password=Sekr1t%zz", "invalid connection string (the error is "
-		                                             "in the password, not shown)"},
-		{"postgresql://pv:Sekr1t@[h0/db", NULL},
-		{"host=h0 password=Sekr1t Part2", "missing \"=\" after \"...\" in connection info string"},
-		{"host=h0 password='Sekr1t", NULL},
+	    {"host=h0 password=Sekr1t hots=x", "invalid connection option \"...\""},
+	    {"postgresql://pv:Sekr1t%zz@h0/db", "invalid connection string (the error is in the "
+	                                        "password, not shown)"},
+	    {"postgresql://pv@h0/db?password=Sekr1t%zz", "invalid connection string (the error is "
+	                                                 "in the password, not shown)"},
+	    {"postgresql://pv:Sekr1t@[h0/db", NULL},
+	    {"host=h0 password=Sekr1t Part2",
+	     "missing \"=\" after \"...\" in connection info string"},
+	    {"host=h0 password='Sekr1t", NULL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *text = pv_xasprintf("cluster = { name = \"demo\"; nodes = (\n"
@@ -1209,25 +1250,16 @@ static void test_docs_sync(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_minimal_defaults),
-		cmocka_unit_test(test_all_settings),
-		cmocka_unit_test(test_pgbouncer_defaults),
-		cmocka_unit_test(test_template_loads),
-		cmocka_unit_test(test_sample_loads),
-		cmocka_unit_test(test_int_rows),
-		cmocka_unit_test(test_string_rows),
-		cmocka_unit_test(test_required_rows),
-		cmocka_unit_test(test_default_rows),
-		cmocka_unit_test(test_setting_names),
-		cmocka_unit_test(test_error_table),
-		cmocka_unit_test(test_too_many),
-		cmocka_unit_test(test_unreadable),
-		cmocka_unit_test(test_include_dir),
-		cmocka_unit_test(test_redaction),
-		cmocka_unit_test(test_errors_hide_passwords),
-		cmocka_unit_test(test_print_round_trip),
-		cmocka_unit_test(test_misc_api),
-		cmocka_unit_test(test_docs_sync),
+	    cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_all_settings),
+	    cmocka_unit_test(test_pgbouncer_defaults), cmocka_unit_test(test_template_loads),
+	    cmocka_unit_test(test_sample_loads),       cmocka_unit_test(test_int_rows),
+	    cmocka_unit_test(test_string_rows),        cmocka_unit_test(test_required_rows),
+	    cmocka_unit_test(test_default_rows),       cmocka_unit_test(test_setting_names),
+	    cmocka_unit_test(test_error_table),        cmocka_unit_test(test_too_many),
+	    cmocka_unit_test(test_unreadable),         cmocka_unit_test(test_include_dir),
+	    cmocka_unit_test(test_redaction),          cmocka_unit_test(test_errors_hide_passwords),
+	    cmocka_unit_test(test_print_round_trip),   cmocka_unit_test(test_misc_api),
+	    cmocka_unit_test(test_docs_sync),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
