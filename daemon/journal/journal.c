@@ -90,7 +90,8 @@ static PvStatus read_at(PvJournal *j, char *buf, size_t len, off_t off, PvError 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return pv_error_set(err, PV_ERR_IO, "%s: read: %s", j->path, strerror(errno));
+			return pv_error_set(err, PV_ERR_IO, "%s: read: %s", j->path,
+			                    strerror(errno));
 		if (n == 0)
 			return pv_error_set(err, PV_ERR_IO, "%s: read: file shrank while reading",
 			                    j->path);
@@ -225,8 +226,8 @@ static void put_detail(PvJson *w, PvBuf *b, const char *detail_json)
 			b->data[i] = ' ';
 }
 
-static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_ms,
-                          int64_t *seq_out, PvError *err)
+static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_ms, int64_t *seq_out,
+                          PvError *err)
 {
 	PvStatus st = PV_OK;
 	PvBuf b = {0};
@@ -333,12 +334,12 @@ PvStatus pv_journal_begin(PvJournal *j, PvJournalSpan *span, const char *inciden
 		return pv_error_set(err, PV_ERR_STATE, "journal begin record %s: name too long",
 		                    event);
 	PvJournalRecord r = {
-		.incident = or_null(incident),
-		.event = event,
-		.phase = PV_PHASE_BEGIN,
-		.node = or_null(node),
-		.duration_ms = -1,
-		.detail_json = detail_json,
+	    .incident = or_null(incident),
+	    .event = event,
+	    .phase = PV_PHASE_BEGIN,
+	    .node = or_null(node),
+	    .duration_ms = -1,
+	    .detail_json = detail_json,
 	};
 	st = append_at(j, &r, mono, &seq, err);
 	if (st != PV_OK)
@@ -354,13 +355,13 @@ PvStatus pv_journal_end(PvJournal *j, const PvJournalSpan *span, const char *out
 	int64_t mono = pv_clock_mono_ms();
 	int64_t dur = mono - span->start_mono_ms;
 	PvJournalRecord r = {
-		.incident = or_null(span->incident),
-		.event = span->event,
-		.phase = PV_PHASE_END,
-		.node = or_null(span->node),
-		.outcome = outcome,
-		.duration_ms = dur < 0 ? 0 : dur,
-		.detail_json = detail_json,
+	    .incident = or_null(span->incident),
+	    .event = span->event,
+	    .phase = PV_PHASE_END,
+	    .node = or_null(span->node),
+	    .outcome = outcome,
+	    .duration_ms = dur < 0 ? 0 : dur,
+	    .detail_json = detail_json,
 	};
 	return append_at(j, &r, mono, NULL, err);
 }

@@ -37,14 +37,18 @@ void pv_journal_free(PvJournal *j); /* NULL ok */
 int64_t pv_journal_last_seq(const PvJournal *j);
 const char *pv_journal_path(const PvJournal *j);
 
-typedef enum { PV_PHASE_EVENT, PV_PHASE_BEGIN, PV_PHASE_END } PvJournalPhase; /* "event","begin","end" */
+typedef enum {
+	PV_PHASE_EVENT,
+	PV_PHASE_BEGIN,
+	PV_PHASE_END
+} PvJournalPhase; /* "event","begin","end" */
 const char *pv_journal_phase_name(PvJournalPhase p);
 /* Returns -1 for an unknown name. */
 int pv_journal_phase_parse(const char *name);
 
 typedef struct {
-	const char *incident;    /* NULL -> null */
-	const char *event;       /* required, e.g. "promote" */
+	const char *incident; /* NULL -> null */
+	const char *event;    /* required, e.g. "promote" */
 	PvJournalPhase phase;
 	const char *node;        /* NULL -> null */
 	const char *outcome;     /* NULL -> null: "ok","failed","skipped","refused","timeout" */

@@ -84,7 +84,8 @@ PvJournalLog *pv_journal_parse(const char *text, size_t len)
 		if (!blank(p, n)) {
 			if (log->nentries == cap) {
 				cap = cap ? cap * 2 : 64;
-				log->entries = pv_xrealloc(log->entries, cap * sizeof *log->entries);
+				log->entries =
+				    pv_xrealloc(log->entries, cap * sizeof *log->entries);
 			}
 			PvJournalEntry *e = &log->entries[log->nentries];
 			if (parse_line(L, p, n, e)) {
@@ -334,7 +335,8 @@ void pv_journal_offsets(const PvJournalEntry *const *recs, size_t n, int64_t *of
 		int64_t delta = 0, wa, wb;
 		if (a->mono_ms >= 0 && b->mono_ms >= a->mono_ms)
 			delta = b->mono_ms - a->mono_ms;
-		else if (pv_journal_parse_ts(a->ts, &wa) && pv_journal_parse_ts(b->ts, &wb) && wb > wa)
+		else if (pv_journal_parse_ts(a->ts, &wa) && pv_journal_parse_ts(b->ts, &wb) &&
+		         wb > wa)
 			delta = (wb - wa) / 1000;
 		offset_ms[i] = offset_ms[i - 1] + delta;
 	}

@@ -27,21 +27,21 @@ typedef struct {
 	int64_t mono_ms;      /* -1 when absent */
 	const char *incident; /* NULL for null */
 	const char *event;
-	const char *phase;    /* "event", "begin", "end" (as written; "" when absent) */
-	const char *node;     /* NULL for null */
-	const char *outcome;  /* NULL for null */
-	int64_t duration_ms;  /* -1 for null */
-	json_t *detail;       /* borrowed; always an object (empty when absent or not an object) */
-	json_t *record;       /* borrowed; the whole record object */
-	size_t line;          /* 1-based line number in the file */
+	const char *phase;   /* "event", "begin", "end" (as written; "" when absent) */
+	const char *node;    /* NULL for null */
+	const char *outcome; /* NULL for null */
+	int64_t duration_ms; /* -1 for null */
+	json_t *detail;      /* borrowed; always an object (empty when absent or not an object) */
+	json_t *record;      /* borrowed; the whole record object */
+	size_t line;         /* 1-based line number in the file */
 } PvJournalEntry;
 
 typedef struct {
 	PvJournalEntry *entries;
 	size_t nentries;
-	size_t nbad;          /* unparseable lines skipped (a torn last line included) */
-	size_t first_bad_line;/* 0 when nbad == 0 */
-	bool torn_tail;       /* the last line had no newline and did not parse */
+	size_t nbad;           /* unparseable lines skipped (a torn last line included) */
+	size_t first_bad_line; /* 0 when nbad == 0 */
+	bool torn_tail;        /* the last line had no newline and did not parse */
 } PvJournalLog;
 
 /* Reads path.  A missing file is PV_ERR_NOT_FOUND (callers may treat it as empty). */
@@ -62,10 +62,10 @@ typedef struct {
 	int64_t first_seq;
 	int64_t last_seq;
 	size_t nrecords;
-	const char *trigger;     /* incident-open detail.trigger, or NULL */
-	const char *reason;      /* incident-open detail.reason, or NULL */
-	bool closed;             /* an incident-close record exists */
-	const char *outcome;     /* incident-close outcome, "open" without one ("unknown" if null) */
+	const char *trigger; /* incident-open detail.trigger, or NULL */
+	const char *reason;  /* incident-open detail.reason, or NULL */
+	bool closed;         /* an incident-close record exists */
+	const char *outcome; /* incident-close outcome, "open" without one ("unknown" if null) */
 	const char *new_primary; /* incident-close detail.new_primary, or NULL */
 	const char *ended_ts;    /* ts of the incident-close record, or NULL */
 	int64_t duration_ms;     /* incident-close detail.duration_ms, or -1 */

@@ -160,7 +160,8 @@ static void add_candidates(Table *t, const PvJournalEntry *e)
 	json_t *cands = json_object_get(e->detail, "candidates");
 	if (!json_is_array(cands) || json_array_size(cands) == 0)
 		return;
-	static const char *const keys[] = {"node", "received_lsn", "priority", "eligible", "reason"};
+	static const char *const keys[] = {"node", "received_lsn", "priority", "eligible",
+	                                   "reason"};
 	enum { NK = sizeof keys / sizeof keys[0] };
 	size_t n = json_array_size(cands);
 	char ***cell = pv_xcalloc(n + 1, sizeof *cell);
@@ -173,8 +174,8 @@ static void add_candidates(Table *t, const PvJournalEntry *e)
 			if (r == 0)
 				cell[r][k] = pv_xstrdup(k == 0 ? "candidate" : keys[k]);
 			else
-				cell[r][k] = scalar_text(json_is_object(c) ? json_object_get(c, keys[k])
-				                                          : NULL);
+				cell[r][k] = scalar_text(
+				    json_is_object(c) ? json_object_get(c, keys[k]) : NULL);
 			if (width(cell[r][k]) > w[k])
 				w[k] = width(cell[r][k]);
 		}
@@ -207,7 +208,8 @@ static int load(PvCli *cli, PvJournalLog **log, const char **path_out)
 	*path_out = path;
 	if (!path || !*path)
 		return pv_cli_fail(2, "journal.path is not set in %s",
-		                   cli && cli->config_path ? cli->config_path : "the configuration");
+		                   cli && cli->config_path ? cli->config_path
+		                                           : "the configuration");
 	PvStatus st = pv_journal_read(path, log, &err);
 	if (st == PV_ERR_NOT_FOUND)
 		return 0;
@@ -220,9 +222,10 @@ static int load(PvCli *cli, PvJournalLog **log, const char **path_out)
 static void warn_skipped(const PvJournalLog *log, const char *path)
 {
 	if (log && log->nbad > 0)
-		fprintf(stderr,
-		        "pgvigil: warning: %s: %zu unparseable line%s skipped (first at line %zu)\n",
-		        path, log->nbad, log->nbad == 1 ? "" : "s", log->first_bad_line);
+		fprintf(
+		    stderr,
+		    "pgvigil: warning: %s: %zu unparseable line%s skipped (first at line %zu)\n",
+		    path, log->nbad, log->nbad == 1 ? "" : "s", log->first_bad_line);
 }
 
 static void json_incident(PvJson *w, const PvJournalIncident *inc)
@@ -279,10 +282,10 @@ static int cmd_list(PvCli *cli, bool as_json)
 		for (size_t i = 0; i < n; i++) {
 			char nrec[32];
 			snprintf(nrec, sizeof nrec, "%zu", inc[i].nrecords);
-			table_row(&t, (const char *const[]){inc[i].id, inc[i].first_ts,
-			                                    inc[i].ended_ts, nrec, inc[i].trigger,
-			                                    inc[i].outcome, inc[i].new_primary,
-			                                    inc[i].reason});
+			table_row(&t,
+			          (const char *const[]){inc[i].id, inc[i].first_ts, inc[i].ended_ts,
+			                                nrec, inc[i].trigger, inc[i].outcome,
+			                                inc[i].new_primary, inc[i].reason});
 		}
 		table_print(&t, stdout);
 		table_free(&t);

@@ -40,35 +40,37 @@ static void test_json_escape(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{"", "\"\""},
-		{"plain text", "\"plain text\""},
-		{"say \"hi\"", "\"say \\\"hi\\\"\""},
-		{"back\\slash", "\"back\\\\slash\""},
-		{"/", "\"/\""},
-		{"a\nb", "\"a\\nb\""},
-		{"\r\t\b\f", "\"\\r\\t\\b\\f\""},
-		{"\x01", "\"\\u0001\""},
-		{"\x1f", "\"\\u001f\""},
-		{"\x1b[31m", "\"\\u001b[31m\""},
-		{"\x7f", "\"\\u007f\""},
-		/* valid multibyte UTF-8 is kept as is */
-		{"caf\xc3\xa9", "\"caf\xc3\xa9\""},
-		{"\xe2\x82\xac 5", "\"\xe2\x82\xac 5\""},
-		{"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},
-		{"\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""}, /* U+10FFFF, the last code point */
-		/* invalid UTF-8: every offending byte becomes U+FFFD */
-		{"\xff", "\"\\ufffd\""},
-		{"a\xfe" "b", "\"a\\ufffdb\""},
-		{"\x80", "\"\\ufffd\""},                        /* lone continuation byte */
-		{"\xc3", "\"\\ufffd\""},                        /* truncated at the end */
-		{"\xe2\x82", "\"\\ufffd\\ufffd\""},             /* truncated 3-byte sequence */
-		{"\xc3(", "\"\\ufffd(\""},                      /* bad continuation */
-		{"\xc0\xaf", "\"\\ufffd\\ufffd\""},             /* overlong '/' */
-		{"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},  /* overlong 3-byte */
-		{"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},  /* UTF-16 surrogate */
-		{"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* above U+10FFFF */
-		{"\xf8\x88\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""},
-		{"ok\xc3\xa9\xff\"\n", "\"ok\xc3\xa9\\ufffd\\\"\\n\""},
+	    {"", "\"\""},
+	    {"plain text", "\"plain text\""},
+	    {"say \"hi\"", "\"say \\\"hi\\\"\""},
+	    {"back\\slash", "\"back\\\\slash\""},
+	    {"/", "\"/\""},
+	    {"a\nb", "\"a\\nb\""},
+	    {"\r\t\b\f", "\"\\r\\t\\b\\f\""},
+	    {"\x01", "\"\\u0001\""},
+	    {"\x1f", "\"\\u001f\""},
+	    {"\x1b[31m", "\"\\u001b[31m\""},
+	    {"\x7f", "\"\\u007f\""},
+	    /* valid multibyte UTF-8 is kept as is */
+	    {"caf\xc3\xa9", "\"caf\xc3\xa9\""},
+	    {"\xe2\x82\xac 5", "\"\xe2\x82\xac 5\""},
+	    {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},
+	    {"\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""}, /* U+10FFFF, the last code point */
+	    /* invalid UTF-8: every offending byte becomes U+FFFD */
+	    {"\xff", "\"\\ufffd\""},
+	    {"a\xfe"
+	     "b",
+	     "\"a\\ufffdb\""},
+	    {"\x80", "\"\\ufffd\""},                       /* lone continuation byte */
+	    {"\xc3", "\"\\ufffd\""},                       /* truncated at the end */
+	    {"\xe2\x82", "\"\\ufffd\\ufffd\""},            /* truncated 3-byte sequence */
+	    {"\xc3(", "\"\\ufffd(\""},                     /* bad continuation */
+	    {"\xc0\xaf", "\"\\ufffd\\ufffd\""},            /* overlong '/' */
+	    {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""}, /* overlong 3-byte */
+	    {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""}, /* UTF-16 surrogate */
+	    {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* above U+10FFFF */
+	    {"\xf8\x88\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""},
+	    {"ok\xc3\xa9\xff\"\n", "\"ok\xc3\xa9\\ufffd\\\"\\n\""},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *got = escape(cases[i].in);
@@ -137,10 +139,11 @@ static void test_json_writer(void **state)
 	pv_json_raw(&w, "rawempty", "");
 	pv_json_str(&w, "k\"ey", "v");
 	pv_json_obj_close(&w);
-	assert_string_equal(b.data, "{\"s\":\"v\\\"\",\"n\":null,\"i\":-42,\"big\":9223372036854775807,"
-	                            "\"t\":true,\"f\":false,\"z\":null,\"d\":1.500,\"inf\":null,"
-	                            "\"a\":[1,{\"k\":\"x\"},[],{}],\"raw\":{\"r\":[1]},"
-	                            "\"rawnull\":null,\"rawempty\":null,\"k\\\"ey\":\"v\"}");
+	assert_string_equal(b.data,
+	                    "{\"s\":\"v\\\"\",\"n\":null,\"i\":-42,\"big\":9223372036854775807,"
+	                    "\"t\":true,\"f\":false,\"z\":null,\"d\":1.500,\"inf\":null,"
+	                    "\"a\":[1,{\"k\":\"x\"},[],{}],\"raw\":{\"r\":[1]},"
+	                    "\"rawnull\":null,\"rawempty\":null,\"k\\\"ey\":\"v\"}");
 	json_error_t jerr;
 	json_t *v = json_loads(b.data, 0, &jerr);
 	assert_non_null(v);
@@ -170,46 +173,46 @@ static void test_redact_conninfo(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		/* key=value */
-		{"host=a port=5432", "host=a port=5432"},
-		{"host=a password=secret", "host=a password=********"},
-		{"password=secret host=a", "password=******** host=a"},
-		{"host=a password=secret user=u dbname=d", "host=a password=******** user=u dbname=d"},
-		{"password = secret host=a", "password = ******** host=a"},
-		{"  host=a   password=secret  ", "  host=a   password=********  "},
-		{"host=a\tpassword=secret\nuser=b", "host=a\tpassword=********\nuser=b"},
-		{"password='sec ret' host=b", "password=******** host=b"},
-		{"password = 'sec ret' host=b", "password = ******** host=b"},
-		{"password='it\\'s secret' user=x", "password=******** user=x"},
-		{"password='back\\\\' user=x", "password=******** user=x"},
-		{"password=se\\ cret host=x", "password=******** host=x"},
-		{"password=secret\\", "password=********"},
-		{"password='unterminated secret", "password=********"},
-		{"password=", "password=********"},
-		{"PASSWORD=secret", "PASSWORD=********"},
-		{"application_name='x y' password=secret", "application_name='x y' password=********"},
-		/* a quoted value is one value: "password=" inside it is not a key */
-		{"application_name='password=x' host=a", "application_name='password=x' host=a"},
-		{"passwordx=foo password", "passwordx=foo password"},
-		{"host=a password", "host=a password"},
-		{"", ""},
-		/* URIs */
-		{"postgresql://user:secret@host:5432/db", "postgresql://user:********@host:5432/db"},
-		{"postgres://user:secret@host/db", "postgres://user:********@host/db"},
-		{"postgresql://user:secret@host", "postgresql://user:********@host"},
-		{"postgresql://:secret@host/db", "postgresql://:********@host/db"},
-		{"postgresql://user@host/db", "postgresql://user@host/db"},
-		{"postgresql://host/db", "postgresql://host/db"},
-		{"postgresql://host/db?password=secret", "postgresql://host/db?password=********"},
-		{"postgresql://user:secret@host/db?sslmode=require&password=secret2",
-		 "postgresql://user:********@host/db?sslmode=require&password=********"},
-		{"postgresql://host/db?password=secret&application_name=x",
-		 "postgresql://host/db?password=********&application_name=x"},
-		{"postgresql://host/db?a=1&&PASSWORD=secret&b=2",
-		 "postgresql://host/db?a=1&&password=********&b=2"},
-		{"postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write",
-		 "postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write"},
-		{"postgresql://user:p%40ss@host/db", "postgresql://user:********@host/db"},
+	    /* key=value */
+	    {"host=a port=5432", "host=a port=5432"},
+	    {"host=a password=secret", "host=a password=********"},
+	    {"password=secret host=a", "password=******** host=a"},
+	    {"host=a password=secret user=u dbname=d", "host=a password=******** user=u dbname=d"},
+	    {"password = secret host=a", "password = ******** host=a"},
+	    {"  host=a   password=secret  ", "  host=a   password=********  "},
+	    {"host=a\tpassword=secret\nuser=b", "host=a\tpassword=********\nuser=b"},
+	    {"password='sec ret' host=b", "password=******** host=b"},
+	    {"password = 'sec ret' host=b", "password = ******** host=b"},
+	    {"password='it\\'s secret' user=x", "password=******** user=x"},
+	    {"password='back\\\\' user=x", "password=******** user=x"},
+	    {"password=se\\ cret host=x", "password=******** host=x"},
+	    {"password=secret\\", "password=********"},
+	    {"password='unterminated secret", "password=********"},
+	    {"password=", "password=********"},
+	    {"PASSWORD=secret", "PASSWORD=********"},
+	    {"application_name='x y' password=secret", "application_name='x y' password=********"},
+	    /* a quoted value is one value: "password=" inside it is not a key */
+	    {"application_name='password=x' host=a", "application_name='password=x' host=a"},
+	    {"passwordx=foo password", "passwordx=foo password"},
+	    {"host=a password", "host=a password"},
+	    {"", ""},
+	    /* URIs */
+	    {"postgresql://user:secret@host:5432/db", "postgresql://user:********@host:5432/db"},
+	    {"postgres://user:secret@host/db", "postgres://user:********@host/db"},
+	    {"postgresql://user:secret@host", "postgresql://user:********@host"},
+	    {"postgresql://:secret@host/db", "postgresql://:********@host/db"},
+	    {"postgresql://user@host/db", "postgresql://user@host/db"},
+	    {"postgresql://host/db", "postgresql://host/db"},
+	    {"postgresql://host/db?password=secret", "postgresql://host/db?password=********"},
+	    {"postgresql://user:secret@host/db?sslmode=require&password=secret2",
+	     "postgresql://user:********@host/db?sslmode=require&password=********"},
+	    {"postgresql://host/db?password=secret&application_name=x",
+	     "postgresql://host/db?password=********&application_name=x"},
+	    {"postgresql://host/db?a=1&&PASSWORD=secret&b=2",
+	     "postgresql://host/db?a=1&&password=********&b=2"},
+	    {"postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write",
+	     "postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write"},
+	    {"postgresql://user:p%40ss@host/db", "postgresql://user:********@host/db"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *got = pv_redact_conninfo(cases[i].in);
@@ -449,19 +452,19 @@ static void test_file_atomic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json_escape),
-		cmocka_unit_test(test_json_escape_roundtrip_all_bytes),
-		cmocka_unit_test(test_json_writer),
-		cmocka_unit_test(test_json_writer_top_level_array),
-		cmocka_unit_test(test_redact_conninfo),
-		cmocka_unit_test(test_buf),
-		cmocka_unit_test(test_alloc_helpers),
-		cmocka_unit_test(test_error_set_and_prefix),
-		cmocka_unit_test(test_error_truncation),
-		cmocka_unit_test(test_status_table),
-		cmocka_unit_test(test_clock),
-		cmocka_unit_test(test_log_levels),
-		cmocka_unit_test(test_file_atomic),
+	    cmocka_unit_test(test_json_escape),
+	    cmocka_unit_test(test_json_escape_roundtrip_all_bytes),
+	    cmocka_unit_test(test_json_writer),
+	    cmocka_unit_test(test_json_writer_top_level_array),
+	    cmocka_unit_test(test_redact_conninfo),
+	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_alloc_helpers),
+	    cmocka_unit_test(test_error_set_and_prefix),
+	    cmocka_unit_test(test_error_truncation),
+	    cmocka_unit_test(test_status_table),
+	    cmocka_unit_test(test_clock),
+	    cmocka_unit_test(test_log_levels),
+	    cmocka_unit_test(test_file_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,13 +98,13 @@ static int64_t append_ok(PvJournal *j, const char *incident, const char *event,
 	PvError err = {0};
 	int64_t seq = -1;
 	PvJournalRecord r = {
-		.incident = incident,
-		.event = event,
-		.phase = phase,
-		.node = node,
-		.outcome = outcome,
-		.duration_ms = -1,
-		.detail_json = detail,
+	    .incident = incident,
+	    .event = event,
+	    .phase = phase,
+	    .node = node,
+	    .outcome = outcome,
+	    .duration_ms = -1,
+	    .detail_json = detail,
 	};
 	PvStatus st = pv_journal_append(j, &r, &seq, &err);
 	if (st != PV_OK)
@@ -151,13 +151,13 @@ static void test_record_format(void **state)
 	assert_string_equal(pv_journal_path(j), f->path);
 	assert_int_equal(append_ok(j, NULL, "daemon-start", PV_PHASE_EVENT, NULL, NULL, NULL), 1);
 	PvJournalRecord r = {
-		.incident = "20261125T173455Z-2",
-		.event = "promote",
-		.phase = PV_PHASE_END,
-		.node = "n1",
-		.outcome = "ok",
-		.duration_ms = 1234,
-		.detail_json = "{\"a\":1}",
+	    .incident = "20261125T173455Z-2",
+	    .event = "promote",
+	    .phase = PV_PHASE_END,
+	    .node = "n1",
+	    .outcome = "ok",
+	    .duration_ms = 1234,
+	    .detail_json = "{\"a\":1}",
 	};
 	PvError err = {0};
 	assert_int_equal(pv_journal_append(j, &r, NULL, &err), PV_OK);
@@ -172,9 +172,10 @@ static void test_record_format(void **state)
 	char *second = strchr(text, '\n') + 1;
 	/* key order and null encoding are part of the contract */
 	assert_non_null(strstr(text, "{\"seq\":1,\"ts\":\""));
-	assert_non_null(strstr(text, "\"incident\":null,\"event\":\"daemon-start\",\"phase\":\"event\","
-	                             "\"node\":null,\"outcome\":null,\"duration_ms\":null,"
-	                             "\"detail\":{}}\n"));
+	assert_non_null(strstr(text,
+	                       "\"incident\":null,\"event\":\"daemon-start\",\"phase\":\"event\","
+	                       "\"node\":null,\"outcome\":null,\"duration_ms\":null,"
+	                       "\"detail\":{}}\n"));
 	assert_non_null(strstr(second, "\"incident\":\"20261125T173455Z-2\",\"event\":\"promote\","
 	                               "\"phase\":\"end\",\"node\":\"n1\",\"outcome\":\"ok\","
 	                               "\"duration_ms\":1234,\"detail\":{\"a\":1}}\n"));
@@ -183,7 +184,7 @@ static void test_record_format(void **state)
 	json_error_t jerr;
 	json_t *o = json_loadb(text, (size_t)(second - text), 0, &jerr);
 	assert_non_null(o);
-	const char *keys[] = {"seq", "ts", "mono_ms", "incident", "event",
+	const char *keys[] = {"seq",   "ts",   "mono_ms", "incident",    "event",
 	                      "phase", "node", "outcome", "duration_ms", "detail"};
 	size_t k = 0;
 	const char *key;
@@ -290,7 +291,8 @@ static void test_seq_continues_after_reopen(void **state)
 	Fixture *f = *state;
 	PvJournal *j = open_ok(f->path);
 	for (int i = 1; i <= 3; i++)
-		assert_int_equal(append_ok(j, NULL, "node-up", PV_PHASE_EVENT, "n0", NULL, NULL), i);
+		assert_int_equal(append_ok(j, NULL, "node-up", PV_PHASE_EVENT, "n0", NULL, NULL),
+		                 i);
 	pv_journal_free(j);
 
 	j = open_ok(f->path);
@@ -423,9 +425,8 @@ static void test_begin_end(void **state)
 	pv_journal_new_incident_id(j, id, sizeof id);
 	append_ok(j, id, "incident-open", PV_PHASE_EVENT, "n0", NULL,
 	          "{\"reason\":\"primary down\",\"trigger\":\"automatic\"}");
-	assert_int_equal(pv_journal_begin(j, &span, id, "promote", "n1", "{\"timeout_ms\":5000}",
-	                                  &err),
-	                 PV_OK);
+	assert_int_equal(
+	    pv_journal_begin(j, &span, id, "promote", "n1", "{\"timeout_ms\":5000}", &err), PV_OK);
 	assert_int_equal(span.begin_seq, 2);
 	assert_string_equal(span.event, "promote");
 	assert_string_equal(span.node, "n1");
@@ -595,38 +596,38 @@ static void test_write_error(void **state)
 /* ---- reader ---- */
 
 static const char *const sample =
-	"{\"seq\":1,\"ts\":\"2026-11-25T17:30:00.000000Z\",\"mono_ms\":1000,\"incident\":null,"
-	"\"event\":\"daemon-start\",\"phase\":\"event\",\"node\":null,\"outcome\":null,"
-	"\"duration_ms\":null,\"detail\":{\"config\":\"/etc/pgvigil/pgvigil.conf\",\"nodes\":3}}\n"
-	"{\"seq\":2,\"ts\":\"2026-11-25T17:34:55.000000Z\",\"mono_ms\":2000,"
-	"\"incident\":\"20261125T173455Z-2\",\"event\":\"incident-open\",\"phase\":\"event\","
-	"\"node\":\"n0\",\"outcome\":null,\"duration_ms\":null,"
-	"\"detail\":{\"reason\":\"primary n0 failed 3 probes\",\"trigger\":\"automatic\"}}\n"
-	"this line is not json\n"
-	"{\"seq\":3,\"ts\":\"2026-11-25T17:34:55.010000Z\",\"mono_ms\":2010,"
-	"\"incident\":\"20261125T173455Z-2\",\"event\":\"failover-decision\",\"phase\":\"event\","
-	"\"node\":null,\"outcome\":null,\"duration_ms\":null,\"detail\":{\"candidates\":["
-	"{\"node\":\"n1\",\"reachable\":true,\"in_recovery\":true,\"received_lsn\":\"0/3000148\","
-	"\"priority\":100,\"eligible\":true,\"reason\":null}],\"winner\":\"n1\"}}\n"
-	"\n"
-	"{\"seq\":4,\"ts\":\"2026-11-25T17:34:55.020000Z\",\"mono_ms\":2020,"
-	"\"incident\":\"20261125T173455Z-2\",\"event\":\"promote\",\"phase\":\"begin\","
-	"\"node\":\"n1\",\"outcome\":null,\"duration_ms\":null,\"detail\":{}}\n"
-	"{\"seq\":5,\"ts\":\"2026-11-25T17:40:00.000000Z\",\"mono_ms\":9000,"
-	"\"incident\":\"20261125T174000Z-5\",\"event\":\"incident-open\",\"phase\":\"event\","
-	"\"node\":\"n1\",\"outcome\":null,\"duration_ms\":null,"
-	"\"detail\":{\"reason\":\"drill\",\"trigger\":\"manual\"}}\n"
-	"{\"seq\":6,\"ts\":\"2026-11-25T17:34:57.020000Z\",\"mono_ms\":4020,"
-	"\"incident\":\"20261125T173455Z-2\",\"event\":\"promote\",\"phase\":\"end\","
-	"\"node\":\"n1\",\"outcome\":\"ok\",\"duration_ms\":2000,\"detail\":{}}\n"
-	"{\"seq\":8,\"ts\":\"2026-11-25T17:34:58.000000Z\",\"mono_ms\":5000,"
-	"\"incident\":\"20261125T173455Z-2\",\"event\":\"incident-close\",\"phase\":\"event\","
-	"\"node\":null,\"outcome\":\"ok\",\"duration_ms\":null,"
-	"\"detail\":{\"new_primary\":\"n1\",\"duration_ms\":3000}}\n"
-	"{\"seq\":7,\"ts\":\"2026-11-25T17:34:57.500000Z\",\"mono_ms\":4500,"
-	"\"incident\":\"20261125T173455Z-2\",\"event\":\"endpoint-switch\",\"phase\":\"begin\","
-	"\"node\":null,\"outcome\":null,\"duration_ms\":null,\"detail\":\"not an object\"}\n"
-	"{\"seq\":9,\"ts\":\"2026-11-25T17:41";
+    "{\"seq\":1,\"ts\":\"2026-11-25T17:30:00.000000Z\",\"mono_ms\":1000,\"incident\":null,"
+    "\"event\":\"daemon-start\",\"phase\":\"event\",\"node\":null,\"outcome\":null,"
+    "\"duration_ms\":null,\"detail\":{\"config\":\"/etc/pgvigil/pgvigil.conf\",\"nodes\":3}}\n"
+    "{\"seq\":2,\"ts\":\"2026-11-25T17:34:55.000000Z\",\"mono_ms\":2000,"
+    "\"incident\":\"20261125T173455Z-2\",\"event\":\"incident-open\",\"phase\":\"event\","
+    "\"node\":\"n0\",\"outcome\":null,\"duration_ms\":null,"
+    "\"detail\":{\"reason\":\"primary n0 failed 3 probes\",\"trigger\":\"automatic\"}}\n"
+    "this line is not json\n"
+    "{\"seq\":3,\"ts\":\"2026-11-25T17:34:55.010000Z\",\"mono_ms\":2010,"
+    "\"incident\":\"20261125T173455Z-2\",\"event\":\"failover-decision\",\"phase\":\"event\","
+    "\"node\":null,\"outcome\":null,\"duration_ms\":null,\"detail\":{\"candidates\":["
+    "{\"node\":\"n1\",\"reachable\":true,\"in_recovery\":true,\"received_lsn\":\"0/3000148\","
+    "\"priority\":100,\"eligible\":true,\"reason\":null}],\"winner\":\"n1\"}}\n"
+    "\n"
+    "{\"seq\":4,\"ts\":\"2026-11-25T17:34:55.020000Z\",\"mono_ms\":2020,"
+    "\"incident\":\"20261125T173455Z-2\",\"event\":\"promote\",\"phase\":\"begin\","
+    "\"node\":\"n1\",\"outcome\":null,\"duration_ms\":null,\"detail\":{}}\n"
+    "{\"seq\":5,\"ts\":\"2026-11-25T17:40:00.000000Z\",\"mono_ms\":9000,"
+    "\"incident\":\"20261125T174000Z-5\",\"event\":\"incident-open\",\"phase\":\"event\","
+    "\"node\":\"n1\",\"outcome\":null,\"duration_ms\":null,"
+    "\"detail\":{\"reason\":\"drill\",\"trigger\":\"manual\"}}\n"
+    "{\"seq\":6,\"ts\":\"2026-11-25T17:34:57.020000Z\",\"mono_ms\":4020,"
+    "\"incident\":\"20261125T173455Z-2\",\"event\":\"promote\",\"phase\":\"end\","
+    "\"node\":\"n1\",\"outcome\":\"ok\",\"duration_ms\":2000,\"detail\":{}}\n"
+    "{\"seq\":8,\"ts\":\"2026-11-25T17:34:58.000000Z\",\"mono_ms\":5000,"
+    "\"incident\":\"20261125T173455Z-2\",\"event\":\"incident-close\",\"phase\":\"event\","
+    "\"node\":null,\"outcome\":\"ok\",\"duration_ms\":null,"
+    "\"detail\":{\"new_primary\":\"n1\",\"duration_ms\":3000}}\n"
+    "{\"seq\":7,\"ts\":\"2026-11-25T17:34:57.500000Z\",\"mono_ms\":4500,"
+    "\"incident\":\"20261125T173455Z-2\",\"event\":\"endpoint-switch\",\"phase\":\"begin\","
+    "\"node\":null,\"outcome\":null,\"duration_ms\":null,\"detail\":\"not an object\"}\n"
+    "{\"seq\":9,\"ts\":\"2026-11-25T17:41";
 
 static void test_reader_parse(void **state)
 {
@@ -776,12 +777,13 @@ static void test_offsets_fall_back_to_wall_time(void **state)
 	(void)state;
 	/* mono_ms goes backwards (a reboot) or is missing: ts differences are used */
 	const char *text =
-		"{\"seq\":1,\"ts\":\"2026-11-25T23:59:59.500000Z\",\"mono_ms\":90000,\"event\":\"a\","
-		"\"incident\":\"i\"}\n"
-		"{\"seq\":2,\"ts\":\"2026-11-26T00:00:01.000000Z\",\"mono_ms\":300,\"event\":\"b\","
-		"\"incident\":\"i\"}\n"
-		"{\"seq\":3,\"ts\":\"2026-11-26T00:00:01.250000Z\",\"event\":\"c\",\"incident\":\"i\"}\n"
-		"{\"seq\":4,\"ts\":\"garbage\",\"event\":\"d\",\"incident\":\"i\"}\n";
+	    "{\"seq\":1,\"ts\":\"2026-11-25T23:59:59.500000Z\",\"mono_ms\":90000,\"event\":\"a\","
+	    "\"incident\":\"i\"}\n"
+	    "{\"seq\":2,\"ts\":\"2026-11-26T00:00:01.000000Z\",\"mono_ms\":300,\"event\":\"b\","
+	    "\"incident\":\"i\"}\n"
+	    "{\"seq\":3,\"ts\":\"2026-11-26T00:00:01.250000Z\",\"event\":\"c\",\"incident\":\"i\"}"
+	    "\n"
+	    "{\"seq\":4,\"ts\":\"garbage\",\"event\":\"d\",\"incident\":\"i\"}\n";
 	PvJournalLog *log = pv_journal_parse(text, strlen(text));
 	const PvJournalEntry **recs;
 	size_t n;
@@ -816,26 +818,26 @@ static void test_parse_ts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_phase_names),
-		cmocka_unit_test_setup_teardown(test_record_format, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_append_refuses_missing_event, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_seq_continues_after_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_seq_from_long_tail, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_last_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_but_whole_record, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_only_garbage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_begin_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_begin_refuses_long_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_incident_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_redacted_conninfo_in_detail, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reader_parse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reader_missing_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_incident_grouping, setup, teardown),
-		cmocka_unit_test(test_offsets_fall_back_to_wall_time),
-		cmocka_unit_test(test_parse_ts),
+	    cmocka_unit_test(test_phase_names),
+	    cmocka_unit_test_setup_teardown(test_record_format, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_refuses_missing_event, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seq_continues_after_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seq_from_long_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_last_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_but_whole_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_only_garbage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_begin_end, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_begin_refuses_long_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_incident_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redacted_conninfo_in_detail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reader_parse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reader_missing_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_incident_grouping, setup, teardown),
+	    cmocka_unit_test(test_offsets_fall_back_to_wall_time),
+	    cmocka_unit_test(test_parse_ts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
