@@ -152,10 +152,15 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* daemonizing chdir()s to /: SIGHUP must still find a relative -c path */
+	char *conf_abs = realpath(conf, NULL);
+	if (conf_abs)
+		conf = conf_abs;
 	if (pv_config_load(conf, &cfg, &errors) != PV_OK) {
 		fputs(errors.data ? errors.data : "", stderr);
 		fprintf(stderr, "pgvigild: %s: configuration invalid, not started\n", conf);
 		pv_buf_free(&errors);
+		free(conf_abs);
 		return 2;
 	}
 	pv_buf_free(&errors);
@@ -222,5 +227,6 @@ out:
 	pv_config_free(cfg);
 	pv_log_close();
 	free(log_path);
+	free(conf_abs);
 	return rc;
 }
