@@ -215,7 +215,7 @@ static void test_redact_conninfo(void **state)
 	    {"postgresql://host/db?password=secret&application_name=x",
 	     "postgresql://host/db?password=********&application_name=x"},
 	    {"postgresql://host/db?a=1&&PASSWORD=secret&b=2",
-	     "postgresql://host/db?a=1&&password=********&b=2"},
+	     "postgresql://host/db?a=1&&PASSWORD=********&b=2"},
 	    {"postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write",
 	     "postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write"},
 	    {"postgresql://user:p%40ss@host/db", "postgresql://user:********@host/db"},
