@@ -31,8 +31,8 @@ not_ok() {
 	echo "not ok - $*"
 }
 
-# note TEXT...: a diagnostic line ("# TEXT").
-note() { printf '# %s\n' "$*"; }
+# note TEXT...: diagnostic lines ("# TEXT", each line of a multi-line TEXT prefixed).
+note() { printf '%s\n' "$*" | sed 's/^/# /'; }
 
 # check DESC CMD...: ok if CMD succeeds, else not ok (CMD's output is shown as # lines).
 check() {
@@ -87,12 +87,11 @@ check_wait() {
 	fi
 }
 
-# t_tmpdir: a temporary directory removed at exit.
+# t_tmpdir: makes a temporary directory, removed at exit, and sets T_TMP to it.  (Not for
+# $(...): a subshell could not register it for removal.)
 t_tmpdir() {
-	local d
-	d=$(mktemp -d "/tmp/pgvigil-$T_NAME.XXXXXX") || return 1
-	T_DIRS+=("$d")
-	echo "$d"
+	T_TMP=$(mktemp -d "/tmp/pgvigil-$T_NAME.XXXXXX") || return 1
+	T_DIRS+=("$T_TMP")
 }
 
 # t_cluster: creates this test's cluster (ports from PGVIGIL_TEST_PORT_BASE) or bails out.

@@ -4,7 +4,8 @@
 # masked.  Needs no cluster.
 source "$(dirname "$0")/../lib.sh"
 
-T=$(t_tmpdir) || t_bail "mktemp failed"
+t_tmpdir || t_bail "mktemp failed"
+T=$T_TMP
 BIN=$PGVIGIL_BIN
 [[ -x $BIN/pgvigil && -x $BIN/pgvigild ]] || t_bail "bin/pgvigil and bin/pgvigild not built"
 F=$T/bad.conf
