@@ -223,7 +223,8 @@ cluster_stop() {
 	pgbouncer | bouncer)
 		pid=$(cluster_bouncer_pid) || return 0
 		kill -TERM "$pid" 2>/dev/null
-		wait_gone 10 "$pid"
+		wait_gone 10 "$pid" || return 1
+		rm -f "$CL_DIR/pgbouncer.pid"
 		;;
 	*)
 		cluster_postmaster_pid "$node" >/dev/null || return 0
@@ -267,7 +268,8 @@ cluster_kill() {
 			return 1
 		}
 		kill -KILL "$pm"
-		wait_gone 10 "$pm"
+		wait_gone 10 "$pm" || return 1
+		rm -f "$CL_DIR/pgbouncer.pid" # see below: a zombie would hold it
 		;;
 	*)
 		pm=$(cluster_postmaster_pid "$node") || {
@@ -279,6 +281,10 @@ cluster_kill() {
 			return 1
 		}
 		_cl_drop_shm "$node"
+		# The dead postmaster may linger as a zombie (a container's init that does not reap):
+		# kill(pid, 0) still succeeds on it, so a restart would take its lock file as held.
+		# Same for the socket's lock file.
+		rm -f "$CL_DIR/$node/postmaster.pid" "$CL_DIR/sock/.s.PGSQL.$(cluster_port "$node").lock"
 		;;
 	esac
 }

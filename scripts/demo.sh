@@ -16,7 +16,13 @@ source "$ROOT/scripts/cluster.sh"
 WRITER=${WRITER:-$ROOT/build/bench/writer}
 WRITER_PID=
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() {
+	if [[ -t 1 ]]; then
+		printf '\n\033[1m== %s\033[0m\n' "$*"
+	else
+		printf '\n== %s\n' "$*"
+	fi
+}
 die() {
 	echo "demo: $*" >&2
 	exit 1
