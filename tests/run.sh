@@ -22,15 +22,25 @@ FAILED=0
 SKIPPED=0
 RAN=0
 OUT=$(mktemp /tmp/pgvigil-run.XXXXXX) || exit 2
+INTERRUPTED=0
 trap 'rm -f "$OUT"' EXIT
+# The running test gets the signal too and cleans up; stop after it.
+trap 'INTERRUPTED=1' INT TERM
 
 # run_one LABEL CMD...: runs CMD under a timeout, shows its output as it comes, counts its lines.
 run_one() {
 	local label=$1 rc p f s
 	shift
 	echo "# --- $label"
-	timeout -k 10 "$TEST_TIMEOUT" "$@" 2>&1 | tee "$OUT"
+	# --foreground: Ctrl-C reaches the test itself, whose trap cleans up; on a timeout the test
+	# gets SIGTERM (same cleanup) and SIGKILL 30 s later if it is still there.
+	# tee ignores SIGINT so the test's cleanup output still gets through after a Ctrl-C.
+	timeout --foreground -k 30 "$TEST_TIMEOUT" "$@" 2>&1 | (trap '' INT && exec tee "$OUT")
 	rc=${PIPESTATUS[0]}
+	if ((INTERRUPTED)); then
+		echo "# interrupted"
+		exit 130
+	fi
 	# A SKIP directive counts as skipped whatever precedes it (cmocka prints "not ok N # SKIP").
 	s=$(grep -ciE '^(not )?ok( [^#]*)?# *skip' "$OUT")
 	p=$(($(grep -cE '^ok( |$)' "$OUT") - $(grep -ciE '^ok( [^#]*)?# *skip' "$OUT")))
