@@ -239,6 +239,9 @@ _cl_kill_tree() {
 	local pm=$1 kids
 	kill -STOP "$pm" 2>/dev/null
 	kids=$(pgrep -P "$pm" | tr '\n' ' ')
+	# the instant of the kill itself (CLOCK_REALTIME ns), for the figures of demo and bench
+	local t=${EPOCHREALTIME//[.,]/}
+	echo "${t}000" >"$CL_DIR/kill.ns"
 	# shellcheck disable=SC2086
 	kill -KILL "$pm" $kids 2>/dev/null
 	# shellcheck disable=SC2086
@@ -462,8 +465,9 @@ max_client_conn = 200
 default_pool_size = 10
 ignore_startup_parameters = extra_float_digits
 ; After one failed login PgBouncer refuses every client needing a new server connection for
-; server_login_retry seconds (default 15), and RELOAD does not reset it: retry after 1 s.
-server_login_retry = 1
+; server_login_retry seconds (default 15), and RELOAD does not reset it (only a successful
+; login does): with 0.1 s the pool reaches the new primary right after pgvigil's RELOAD.
+server_login_retry = 0.1
 ; A blackholed (frozen, partitioned) target fails after 2 s instead of 15.  On loopback a good
 ; connection takes a few ms, so 2 s is ample.
 server_connect_timeout = 2

@@ -77,8 +77,8 @@ wait_for 20 _demo_rows || die "the writer wrote nothing through PgBouncer"
 echo "$(cluster_psql n0 "SELECT count(*) FROM pgvigil_bench") rows so far"
 
 say "4. SIGKILL n0: the postmaster and all its children, no shutdown"
-kill_ns=$(date +%s%N)
 cluster_kill n0 || die "could not kill n0"
+kill_ns=$(cat "$CL_DIR/kill.ns")
 echo "$kill_ns" >"$CL_DIR/kill.mark.tmp" && mv "$CL_DIR/kill.mark.tmp" "$CL_DIR/kill.mark"
 echo "killed at $(date -u -d "@${kill_ns:0:10}.${kill_ns:10:6}" +%H:%M:%S.%6N) UTC"
 

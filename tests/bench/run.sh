@@ -69,8 +69,8 @@ one_run() {
 		echo "bench: the writer wrote nothing" >&2
 		return 1
 	}
-	kill_ns=$(date +%s%N)
 	cluster_kill n0 || return 1
+	kill_ns=$(cat "$CL_DIR/kill.ns")
 	echo "$kill_ns" >"$CL_DIR/kill.mark.tmp" && mv "$CL_DIR/kill.mark.tmp" "$CL_DIR/kill.mark"
 	journal_wait 60 '"event":"incident-close"' || {
 		echo "bench: no incident-close within 60 s" >&2
