@@ -1239,8 +1239,8 @@ static void test_docs_sync(void **state)
 		free(comment);
 	}
 	/* and the PgBouncer advice is in both */
-	assert_non_null(strstr(man, "server_login_retry = 1"));
-	assert_non_null(strstr(sample, "server_login_retry = 1"));
+	assert_non_null(strstr(man, "server_login_retry = 0.1"));
+	assert_non_null(strstr(sample, "server_login_retry = 0.1"));
 	assert_non_null(strstr(man, "%include /etc/pgbouncer/pgvigil-databases.ini"));
 	assert_non_null(strstr(sample, "%include /etc/pgbouncer/pgvigil-databases.ini"));
 	free(man);
