@@ -56,11 +56,26 @@ deps:
 
 unit: $(UNIT_BIN)
 
-# Everything: unit tests under ASan/UBSan in their own build tree, then the integration tests.
+ASAN_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+
+asan-build:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN="$(ASAN_SAN)" build-asan/libpv.a $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+
+# Everything: unit tests (also under ASan/UBSan, built in their own tree), the integration
+# tests, and the daemon under valgrind through one failover; one "N passed, N failed" line.
 test: deps
-	@$(MAKE) --no-print-directory all unit
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build-asan/libpv.a $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
-	@bash tests/run.sh
+	@$(MAKE) --no-print-directory all unit asan-build
+	@PGVIGIL_VALGRIND_RUN="$(VALGRIND)" bash tests/run.sh
+
+integration: all
+	@bash tests/run.sh integration
+
+asan: asan-build
+	@bash tests/run.sh unit
+
+valgrind: all
+	@PGVIGILD_WRAPPER="$(VALGRIND)" bash tests/run.sh tests/integration/t_failover_kill.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

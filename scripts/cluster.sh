@@ -516,7 +516,9 @@ pgvigild_start() {
 		_cl_err "$PGVIGIL_BIN/pgvigild not built (make)"
 		return 1
 	}
-	"$PGVIGIL_BIN/pgvigild" -c "$conf" --foreground >>"$CL_DIR/pgvigild.stderr" 2>&1 </dev/null &
+	# PGVIGILD_WRAPPER runs the daemon under a tool, e.g. valgrind (make valgrind)
+	# shellcheck disable=SC2086
+	${PGVIGILD_WRAPPER:-} "$PGVIGIL_BIN/pgvigild" -c "$conf" --foreground >>"$CL_DIR/pgvigild.stderr" 2>&1 </dev/null &
 	PGVIGILD_PID=$!
 	echo "$PGVIGILD_PID" >"$CL_DIR/pgvigild.fgpid"
 }

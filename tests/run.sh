@@ -89,9 +89,18 @@ run_integration() {
 	run_scripts "${scripts[@]}"
 }
 
+# The daemon under valgrind through one whole failover (make test sets PGVIGIL_VALGRIND_RUN to
+# the valgrind command line; any valgrind error makes pgvigild exit non-zero: the test fails).
+run_valgrind() {
+	[[ -n ${PGVIGIL_VALGRIND_RUN:-} ]] || return 0
+	PGVIGILD_WRAPPER="$PGVIGIL_VALGRIND_RUN" PGVIGIL_TEST_PORT_BASE=$((BASE + 500)) \
+		run_one "valgrind: tests/integration/t_failover_kill.sh" bash tests/integration/t_failover_kill.sh
+}
+
 if (($# == 0)); then
 	run_unit
 	run_integration
+	run_valgrind
 else
 	case $1 in
 	unit) run_unit ;;

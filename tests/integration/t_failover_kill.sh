@@ -89,5 +89,8 @@ check_not "no password in the journal, the logs or the CLI output" \
 	_leaks s3cret "$CL_DIR/journal.jsonl" "$CL_DIR/pgvigild.log" "$CL_DIR/pgvigild.stderr" \
 	<<<"$status$shown"
 check "pgvigild still running" t_daemon_alive
+rc=0
+pgvigild_stop || rc=$?
+check_eq "pgvigild exits 0 on SIGTERM (under PGVIGILD_WRAPPER too: no valgrind error)" 0 "$rc"
 
 t_done
