@@ -13,7 +13,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wno-format-nonliteral -fno-omit-frame-pointer \
            -I/usr/include/postgresql -Idaemon $(SAN)
 LDFLAGS += $(SAN)
-LIBS     = -lpq -lconfig -ljansson -lssh2
+LIBS     = -lpq -lconfig -ljansson -lssh2 -lmicrohttpd -lpthread
 
 LIB_SRC   := $(filter-out daemon/pgvigild/main.c daemon/pgvigil/main.c,$(wildcard daemon/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -21,10 +21,12 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test unit integration demo bench deps clean install lint asan valgrind
 
-all: bin/pgvigild bin/pgvigil $(BENCH_BIN)
+all: bin/pgvigild bin/pgvigil $(BENCH_BIN) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -44,11 +46,16 @@ bin/pgvigil: $(BUILD)/daemon/pgvigil/main.o $(BUILD)/libpv.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpv.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpv.a $(LDFLAGS) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) -MMD -MP -Itests/unit -o $@ $< $(BUILD)/libpv.a $(LDFLAGS) $(LIBS) -lcmocka
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libpv.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpv.a $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libpv.a $(LDFLAGS) $(LIBS)
+
+# Small programs the integration tests drive (e.g. the ssh module against a real sshd).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libpv.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libpv.a $(LDFLAGS) $(LIBS)
 
 # Installs the Debian packages the build and the tests need (idempotent; root only).
 deps:
@@ -102,4 +109,5 @@ install: all
 clean:
 	rm -rf build build-asan bin
 
--include $(LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/daemon/pgvigild/main.d $(BUILD)/daemon/pgvigil/main.d \
+  $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(TOOL_BIN:=.d)

@@ -20,8 +20,8 @@
 
 /* ---------------------------------------------------------------- journal helpers */
 
-static void journal_event(PvDaemon *d, const char *event, const char *node, const char *outcome,
-                          const char *detail)
+void pv_daemon_journal_event(PvDaemon *d, const char *event, const char *node, const char *outcome,
+                             const char *detail)
 {
 	PvJournalRecord r = {
 		.incident = d->incident[0] ? d->incident : NULL,
@@ -54,7 +54,7 @@ static void journal_reason(PvDaemon *d, const char *event, const char *node, con
 	pv_json_obj_open(&j, NULL);
 	pv_json_str(&j, "reason", reason);
 	pv_json_obj_close(&j);
-	journal_event(d, event, node, outcome, b.data);
+	pv_daemon_journal_event(d, event, node, outcome, b.data);
 	pv_buf_free(&b);
 }
 
@@ -190,6 +190,30 @@ static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const P
 	pv_json_obj_close(j);
 }
 
+/* ---------------------------------------------------------------- extensions */
+
+void pv_daemon_notify(PvDaemon *d, PvDaemonEvent ev, int node)
+{
+	for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++)
+		if (d->ext_state[i] && pv_extensions[i]->on_event)
+			pv_extensions[i]->on_event(d->ext_state[i], d, ev, node);
+}
+
+static void extensions_create(PvDaemon *d)
+{
+	for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++)
+		d->ext_state[i] = pv_extensions[i]->create ? pv_extensions[i]->create(d) : NULL;
+}
+
+static void extensions_destroy(PvDaemon *d)
+{
+	for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++) {
+		if (d->ext_state[i] && pv_extensions[i]->destroy)
+			pv_extensions[i]->destroy(d->ext_state[i]);
+		d->ext_state[i] = NULL;
+	}
+}
+
 /* ---------------------------------------------------------------- incidents */
 
 static void incident_open(PvDaemon *d, const char *trigger, const char *reason, const char *node)
@@ -214,9 +238,10 @@ static void incident_open(PvDaemon *d, const char *trigger, const char *reason, 
 		pv_json_int(&j, "detection_ms", now - p->down_since_ms);
 	}
 	pv_json_obj_close(&j);
-	journal_event(d, "incident-open", node, NULL, b.data);
+	pv_daemon_journal_event(d, "incident-open", node, NULL, b.data);
 	pv_buf_free(&b);
 	pv_warn("incident %s opened (%s): %s", d->incident, trigger, reason);
+	pv_daemon_notify(d, PV_DEV_INCIDENT_OPEN, d->view.primary);
 }
 
 static void incident_close_as(PvDaemon *d, const char *new_primary, const char *outcome)
@@ -231,10 +256,11 @@ static void incident_close_as(PvDaemon *d, const char *new_primary, const char *
 	pv_json_int(&j, "duration_ms", pv_clock_mono_ms() - d->incident_start_ms);
 	pv_json_int(&j, "failed_steps", d->problems);
 	pv_json_obj_close(&j);
-	journal_event(d, "incident-close", new_primary, outcome, b.data);
+	pv_daemon_journal_event(d, "incident-close", new_primary, outcome, b.data);
 	pv_buf_free(&b);
 	pv_warn("incident %s closed: %s, primary is %s", d->incident, outcome,
 	        new_primary ? new_primary : "unknown");
+	pv_daemon_notify(d, PV_DEV_INCIDENT_CLOSE, d->view.primary);
 	d->incident[0] = '\0';
 }
 
@@ -336,7 +362,7 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 
 	pv_json_init(&j, &b);
 	decision_json(d, &j, NULL, dec);
-	journal_event(d, "failover-decision", v->nodes[winner].name, NULL, b.data);
+	pv_daemon_journal_event(d, "failover-decision", v->nodes[winner].name, NULL, b.data);
 	pv_buf_free(&b);
 	pv_warn("failover: %s", dec->reason);
 
@@ -374,6 +400,7 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 		else
 			d->problems++;
 	}
+	pv_daemon_notify(d, PV_DEV_PROMOTED, winner);
 	verify_begin(d, winner);
 	return PV_OK;
 }
@@ -402,7 +429,7 @@ static void identify_primary(PvDaemon *d)
 	lsn_json(&j, "lsn", v->nodes[found].obs.current_lsn);
 	pv_json_obj_close(&j);
 	v->primary = found;
-	journal_event(d, "primary-found", v->nodes[found].name, NULL, b.data);
+	pv_daemon_journal_event(d, "primary-found", v->nodes[found].name, NULL, b.data);
 	pv_buf_free(&b);
 	pv_info("primary is %s", v->nodes[found].name);
 }
@@ -446,7 +473,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 			pv_json_str(&j, "reason", dec.reason);
 			pv_json_int(&j, "standbys_seeing_primary", dec.nseeing);
 			pv_json_obj_close(&j);
-			journal_event(d, "primary-suspect", pname, NULL, b.data);
+			pv_daemon_journal_event(d, "primary-suspect", pname, NULL, b.data);
 			pv_buf_free(&b);
 			pv_warn("%s", dec.reason);
 		}
@@ -470,7 +497,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 			PvJson j;
 			pv_json_init(&j, &b);
 			decision_json(d, &j, NULL, &dec);
-			journal_event(d, "failover-refused", pname, "refused", b.data);
+			pv_daemon_journal_event(d, "failover-refused", pname, "refused", b.data);
 			pv_buf_free(&b);
 			pv_error("no failover: %s", dec.reason);
 			d->incident_refusal_journaled = true;
@@ -596,7 +623,7 @@ static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	pv_json_str(&j, "verdict", pv_verdict_name(dec.verdict));
 	pv_json_str(&j, "decision_reason", dec.reason);
 	pv_json_obj_close(&j);
-	journal_event(d, "manual-failover", to, dec.verdict == PV_VERDICT_FAILOVER ? (dry ? "skipped" : NULL) : "refused",
+	pv_daemon_journal_event(d, "manual-failover", to, dec.verdict == PV_VERDICT_FAILOVER ? (dry ? "skipped" : NULL) : "refused",
 	              b.data);
 	pv_buf_reset(&b);
 
@@ -633,6 +660,15 @@ static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	pv_buf_free(&b);
 }
 
+static bool ctl_extensions(PvDaemon *d, const char *cmd, json_t *rq, PvCtlRequest *req)
+{
+	for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++)
+		if (d->ext_state[i] && pv_extensions[i]->control &&
+		    pv_extensions[i]->control(d->ext_state[i], d, cmd, rq, req))
+			return true;
+	return false;
+}
+
 static void serve_control(PvDaemon *d)
 {
 	for (int k = 0; k < 4; k++) {
@@ -654,7 +690,7 @@ static void serve_control(PvDaemon *d)
 			ctl_status(d, &req);
 		else if (strcmp(cmd, "failover") == 0)
 			ctl_failover(d, &req, rq);
-		else
+		else if (!ctl_extensions(d, cmd, rq, &req))
 			respond_error(&req, "unknown command");
 		json_decref(rq);
 	}
@@ -675,7 +711,7 @@ static void reload(PvDaemon *d)
 		pv_json_str(&j, "path", d->cfg->path);
 		pv_json_str(&j, "errors", errors.data);
 		pv_json_obj_close(&j);
-		journal_event(d, "config-reload", NULL, "refused", b.data);
+		pv_daemon_journal_event(d, "config-reload", NULL, "refused", b.data);
 		pv_buf_free(&b);
 		pv_error("reload refused, keeping the running configuration:\n%s", errors.data);
 		pv_buf_free(&errors);
@@ -700,8 +736,9 @@ static void reload(PvDaemon *d)
 	pv_json_str(&j, "path", d->cfg->path);
 	pv_json_int(&j, "nodes", d->cfg->nnodes);
 	pv_json_obj_close(&j);
-	journal_event(d, "config-reload", NULL, "ok", b.data);
+	pv_daemon_journal_event(d, "config-reload", NULL, "ok", b.data);
 	pv_buf_free(&b);
+	pv_daemon_notify(d, PV_DEV_RELOADED, d->view.primary);
 }
 
 static void read_signals(PvDaemon *d)
@@ -746,8 +783,9 @@ PvStatus pv_daemon_init(PvDaemon *d, PvConfig *cfg, PvJournal *journal, int list
 	pv_json_str(&j, "mode", pv_failover_mode_name(cfg->failover_mode));
 	pv_json_int(&j, "pid", (int64_t)getpid());
 	pv_json_obj_close(&j);
-	journal_event(d, "daemon-start", NULL, NULL, b.data);
+	pv_daemon_journal_event(d, "daemon-start", NULL, NULL, b.data);
 	pv_buf_free(&b);
+	extensions_create(d);
 	pv_info("pgvigild started: cluster %s, %d nodes, failover %s", cfg->cluster_name,
 	        cfg->nnodes, pv_failover_mode_name(cfg->failover_mode));
 	return PV_OK;
@@ -758,6 +796,8 @@ void pv_daemon_run(PvDaemon *d)
 	struct pollfd fds[PV_POLL_MAX];
 	int owner[PV_POLL_MAX];
 	PvProbeEvent events[PV_MAX_NODES * 2];
+	struct pollfd efds[PV_MAX_EXTENSIONS][PV_EXT_MAX_FDS];
+	int enfds[PV_MAX_EXTENSIONS];
 
 	while (!d->stop) {
 		int64_t now = pv_clock_mono_ms();
@@ -767,7 +807,32 @@ void pv_daemon_run(PvDaemon *d)
 		int timeout = pv_prober_timeout(d->prober, now);
 		if (d->verifying && d->verify_deadline_ms - now < timeout)
 			timeout = (int)(d->verify_deadline_ms > now ? d->verify_deadline_ms - now : 0);
-		int n = poll(fds, (nfds_t)(np + 2), timeout);
+
+		/* the extensions' descriptors follow the prober's in one poll() */
+		struct pollfd all[PV_POLL_MAX + PV_MAX_EXTENSIONS * PV_EXT_MAX_FDS];
+		int nall = np + 2;
+		memcpy(all, fds, sizeof(struct pollfd) * (size_t)nall);
+		for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++) {
+			enfds[i] = 0;
+			if (!d->ext_state[i])
+				continue;
+			const PvExtension *x = pv_extensions[i];
+			if (x->pollfds) {
+				enfds[i] = x->pollfds(d->ext_state[i], efds[i], PV_EXT_MAX_FDS);
+				memcpy(all + nall, efds[i], sizeof(struct pollfd) * (size_t)enfds[i]);
+				nall += enfds[i];
+			}
+			int t = x->timeout ? x->timeout(d->ext_state[i], now) : -1;
+			if (t >= 0 && t < timeout)
+				timeout = t;
+		}
+		int n = poll(all, (nfds_t)nall, timeout);
+		memcpy(fds, all, sizeof(struct pollfd) * (size_t)(np + 2));
+		int off = np + 2;
+		for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++) {
+			memcpy(efds[i], all + off, sizeof(struct pollfd) * (size_t)enfds[i]);
+			off += enfds[i];
+		}
 		if (n < 0 && errno != EINTR) {
 			pv_error("poll: %s", strerror(errno));
 			break;
@@ -808,6 +873,9 @@ void pv_daemon_run(PvDaemon *d)
 		}
 		if (nev > 0 || d->verifying)
 			evaluate(d, now);
+		for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++)
+			if (d->ext_state[i] && pv_extensions[i]->step)
+				pv_extensions[i]->step(d->ext_state[i], d, efds[i], enfds[i], now);
 	}
 }
 
@@ -820,9 +888,10 @@ void pv_daemon_fini(PvDaemon *d)
 	pv_json_int(&j, "signal", d->stop_signal);
 	pv_json_obj_close(&j);
 	if (d->journal)
-		journal_event(d, "daemon-stop", NULL, NULL, b.data);
+		pv_daemon_journal_event(d, "daemon-stop", NULL, NULL, b.data);
 	pv_buf_free(&b);
 	pv_info("pgvigild stopping");
+	extensions_destroy(d);
 	pv_prober_free(d->prober);
 	pv_journal_free(d->journal);
 	pv_config_free(d->cfg);

@@ -13,11 +13,15 @@
 #include <stdbool.h>
 
 #include "config/config.h"
+#include "pgvigild/extension.h"
 #include "core/cluster.h"
 #include "journal/journal.h"
 #include "probe/prober.h"
 
-typedef struct {
+#define PV_MAX_EXTENSIONS 16
+#define PV_EXT_MAX_FDS 16
+
+struct PvDaemon {
 	PvConfig *cfg;
 	PvJournal *journal;
 	PvProber *prober;
@@ -45,7 +49,16 @@ typedef struct {
 	int64_t verify_deadline_ms;
 	bool verify_pending[PV_MAX_NODES];
 	PvJournalSpan verify_span;
-} PvDaemon;
+
+	/* extensions (extension.h): state per entry of pv_extensions, NULL when disabled */
+	void *ext_state[PV_MAX_EXTENSIONS];
+};
+
+/* Tells every extension about ev (node: see PvDaemonEvent). */
+void pv_daemon_notify(PvDaemon *d, PvDaemonEvent ev, int node);
+/* Journals an event record (phase "event") in the open incident, if any. */
+void pv_daemon_journal_event(PvDaemon *d, const char *event, const char *node, const char *outcome,
+                             const char *detail_json);
 
 /* Takes ownership of cfg and journal. */
 PvStatus pv_daemon_init(PvDaemon *d, PvConfig *cfg, PvJournal *journal, int listen_fd,

@@ -1,0 +1,18 @@
+/*
+ * The extensions pgvigild runs, in order.  Adding one: write its PvExtension table in its own
+ * module and list it here.
+ */
+#include "pgvigild/extension.h"
+
+static const char *const event_names[] = {"incident-open", "promoted", "incident-close",
+                                          "reloaded"};
+
+const char *pv_daemon_event_name(PvDaemonEvent ev)
+{
+	return (ev >= 0 && (size_t)ev < sizeof event_names / sizeof event_names[0]) ? event_names[ev]
+	                                                                            : "invalid";
+}
+
+const PvExtension *const pv_extensions[] = {
+	NULL,
+};
