@@ -14,10 +14,13 @@
 
 #include "common/buf.h"
 #include "common/json.h"
+#include "ctl/ctl.h"
 #include "journal/journal_read.h"
 #include "pgvigil/cli.h"
 
-#define INCIDENT_USAGE "usage: pgvigil incident list [--json] | pgvigil incident show ID [--json]"
+#define INCIDENT_USAGE                                                                             \
+	"usage: pgvigil incident list [--json] | pgvigil incident show ID [--json] | "               \
+	"pgvigil incident open --reason TEXT | pgvigil incident close ID [--reason TEXT]"
 
 /* ---- a small text table: rows of cells, plus free lines attached after a row ---- */
 
@@ -421,14 +424,50 @@ out:
 	return rc;
 }
 
+/* open/close: asks the daemon, which owns incidents */
+static int cmd_open_close(PvCli *cli, const char *sub, const char *id, const char *reason)
+{
+	PvBuf req = {0};
+	PvJson j;
+	pv_json_init(&j, &req);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "cmd", strcmp(sub, "open") == 0 ? "incident-open" : "incident-close");
+	pv_json_str(&j, "id", id);
+	pv_json_str(&j, "reason", reason);
+	pv_json_obj_close(&j);
+	char *resp = NULL;
+	PvError err;
+	PvStatus st = pv_ctl_call(cli->cfg->control_socket, req.data, 10000, &resp, &err);
+	pv_buf_free(&req);
+	if (st != PV_OK)
+		return pv_cli_fail(1, "incident %s: %s", sub, err.msg);
+	json_error_t jerr;
+	json_t *obj = json_loads(resp, 0, &jerr);
+	free(resp);
+	int rc = 0;
+	if (!obj)
+		rc = pv_cli_fail(1, "incident %s: malformed answer from pgvigild", sub);
+	else if (!json_is_true(json_object_get(obj, "ok")))
+		rc = pv_cli_fail(1, "incident %s: %s", sub,
+		                 json_string_value(json_object_get(obj, "error"))
+		                     ? json_string_value(json_object_get(obj, "error"))
+		                     : "refused");
+	else
+		printf("%s\n", json_string_value(json_object_get(obj, "incident")));
+	json_decref(obj);
+	return rc;
+}
+
 int pv_cmd_incident(PvCli *cli, int argc, char **argv)
 {
 	bool as_json = false;
-	const char *sub = NULL, *id = NULL;
+	const char *sub = NULL, *id = NULL, *reason = NULL;
 	int npos = 0;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
+		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+			reason = argv[++i];
+		} else if (strcmp(argv[i], "--json") == 0) {
 			as_json = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			puts(INCIDENT_USAGE);
@@ -457,6 +496,18 @@ int pv_cmd_incident(PvCli *cli, int argc, char **argv)
 			                   npos ? "too many arguments" : "missing incident ID",
 			                   INCIDENT_USAGE);
 		return cmd_show(cli, id, as_json);
+	}
+	if (strcmp(sub, "open") == 0) {
+		if (npos != 0 || !reason || !*reason)
+			return pv_cli_fail(2, "incident open: --reason TEXT is required, nothing else; %s",
+			                   INCIDENT_USAGE);
+		return cmd_open_close(cli, sub, NULL, reason);
+	}
+	if (strcmp(sub, "close") == 0) {
+		if (npos != 1)
+			return pv_cli_fail(2, "incident close: %s; %s",
+			                   npos ? "too many arguments" : "missing incident ID", INCIDENT_USAGE);
+		return cmd_open_close(cli, sub, id, reason ? reason : "closed by the operator");
 	}
 	return pv_cli_fail(2, "incident: unknown subcommand \"%s\"; %s", sub, INCIDENT_USAGE);
 }

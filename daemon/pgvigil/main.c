@@ -17,7 +17,9 @@ static const struct {
 } verbs[] = {
 	{"status", pv_cmd_status, "status [--json]"},
 	{"failover", pv_cmd_failover, "failover [--to NODE] [--dry-run] --reason TEXT"},
-	{"incident", pv_cmd_incident, "incident list [--json] | incident show ID [--json]"},
+	{"incident", pv_cmd_incident,
+	 "incident list [--json] | incident show ID [--json] | incident open --reason TEXT | "
+	 "incident close ID [--reason TEXT]"},
 	{"check-config", pv_cmd_check_config, "check-config"},
 };
 

@@ -225,6 +225,7 @@ static void incident_open(PvDaemon *d, const char *trigger, const char *reason, 
 	pv_journal_new_incident_id(d->journal, d->incident, sizeof d->incident);
 	d->incident_start_ms = now;
 	d->incident_refusal_journaled = false;
+	d->incident_automatic = strcmp(trigger, "automatic") == 0;
 	d->problems = 0;
 	PvBuf b = {0};
 	PvJson j;
@@ -244,7 +245,8 @@ static void incident_open(PvDaemon *d, const char *trigger, const char *reason, 
 	pv_daemon_notify(d, PV_DEV_INCIDENT_OPEN, d->view.primary);
 }
 
-static void incident_close_as(PvDaemon *d, const char *new_primary, const char *outcome)
+static void incident_close_note(PvDaemon *d, const char *new_primary, const char *outcome,
+                                const char *note)
 {
 	if (!d->incident[0])
 		return;
@@ -255,6 +257,8 @@ static void incident_close_as(PvDaemon *d, const char *new_primary, const char *
 	pv_json_str(&j, "new_primary", new_primary);
 	pv_json_int(&j, "duration_ms", pv_clock_mono_ms() - d->incident_start_ms);
 	pv_json_int(&j, "failed_steps", d->problems);
+	if (note)
+		pv_json_str(&j, "note", note);
 	pv_json_obj_close(&j);
 	pv_daemon_journal_event(d, "incident-close", new_primary, outcome, b.data);
 	pv_buf_free(&b);
@@ -262,6 +266,11 @@ static void incident_close_as(PvDaemon *d, const char *new_primary, const char *
 	        new_primary ? new_primary : "unknown");
 	pv_daemon_notify(d, PV_DEV_INCIDENT_CLOSE, d->view.primary);
 	d->incident[0] = '\0';
+}
+
+static void incident_close_as(PvDaemon *d, const char *new_primary, const char *outcome)
+{
+	incident_close_note(d, new_primary, outcome, NULL);
 }
 
 static void incident_close(PvDaemon *d, const char *new_primary)
@@ -456,8 +465,10 @@ static void evaluate(PvDaemon *d, int64_t now)
 		if (prev != PV_VERDICT_HEALTHY && d->last_suspect_failures)
 			journal_reason(d, "node-up", pname, "ok", "primary answers again");
 		d->last_suspect_failures = 0;
-		/* an incident opened without a failover (manual mode, no candidate) ends here */
-		incident_close_as(d, pname, "recovered");
+		/* an incident detection opened without a failover (manual mode, no candidate) ends
+		 * here; one an operator opened stays open until closed */
+		if (d->incident_automatic)
+			incident_close_as(d, pname, "recovered");
 		break;
 	case PV_VERDICT_SUSPECT:
 	case PV_VERDICT_STANDBYS_SEE_PRIMARY: {
@@ -660,6 +671,56 @@ static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	pv_buf_free(&b);
 }
 
+/* An operator marks a moment ("I am looking at this"): extensions take a restore point. */
+static void ctl_incident(PvDaemon *d, PvCtlRequest *req, json_t *rq, bool open)
+{
+	const char *reason = json_string_value(json_object_get(rq, "reason"));
+	const char *id = json_string_value(json_object_get(rq, "id"));
+	const char *pname = d->view.primary >= 0 ? d->view.nodes[d->view.primary].name : NULL;
+	PvBuf why = {0};
+	if (!reason || !*reason) {
+		respond_error(req, "a reason is required (--reason TEXT)");
+		return;
+	}
+	pv_buf_printf(&why, "uid %u: %s", (unsigned)req->uid, reason);
+	if (open) {
+		if (d->incident[0]) {
+			pv_buf_reset(&why);
+			pv_buf_printf(&why, "incident %s is already open", d->incident);
+			respond_error(req, why.data);
+			pv_buf_free(&why);
+			return;
+		}
+		incident_open(d, "operator", why.data, pname);
+	} else {
+		if (!d->incident[0] || !id || strcmp(id, d->incident) != 0) {
+			pv_buf_reset(&why);
+			pv_buf_printf(&why, "incident %s is not the open one (open: %s)", id ? id : "?",
+			              d->incident[0] ? d->incident : "none");
+			respond_error(req, why.data);
+			pv_buf_free(&why);
+			return;
+		}
+		if (d->verifying) {
+			respond_error(req, "a failover is still completing in this incident");
+			pv_buf_free(&why);
+			return;
+		}
+	}
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_bool(&j, "ok", true);
+	pv_json_str(&j, "incident", open ? d->incident : id);
+	pv_json_obj_close(&j);
+	if (!open)
+		incident_close_note(d, pname, "ok", why.data);
+	pv_ctl_respond(req, b.data);
+	pv_buf_free(&b);
+	pv_buf_free(&why);
+}
+
 static bool ctl_extensions(PvDaemon *d, const char *cmd, json_t *rq, PvCtlRequest *req)
 {
 	for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++)
@@ -690,6 +751,10 @@ static void serve_control(PvDaemon *d)
 			ctl_status(d, &req);
 		else if (strcmp(cmd, "failover") == 0)
 			ctl_failover(d, &req, rq);
+		else if (strcmp(cmd, "incident-open") == 0)
+			ctl_incident(d, &req, rq, true);
+		else if (strcmp(cmd, "incident-close") == 0)
+			ctl_incident(d, &req, rq, false);
 		else if (!ctl_extensions(d, cmd, rq, &req))
 			respond_error(&req, "unknown command");
 		json_decref(rq);

@@ -35,6 +35,7 @@ struct PvDaemon {
 	char incident[64];
 	int64_t incident_start_ms;
 	bool incident_refusal_journaled;
+	bool incident_automatic; /* opened by detection: closes by itself when the primary recovers */
 	int problems; /* failed steps in the open incident */
 
 	/* transitions already journaled, so a condition is recorded once, not every probe */
