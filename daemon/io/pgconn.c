@@ -21,7 +21,8 @@ struct PvPgConn {
 	bool flushing;
 	char *pending_sql;
 	int64_t deadline_ms;
-	PGresult *result;
+	PGresult *results[PV_PGC_MAX_RESULTS]; /* one per statement of a multi-statement query */
+	int nresults;
 	bool result_error;
 	bool timed_out;
 	bool start_failed;
@@ -72,8 +73,8 @@ void pv_pgconn_free(PvPgConn *c)
 	if (!c)
 		return;
 	pv_pgconn_close(c);
-	if (c->result)
-		PQclear(c->result);
+	for (int i = 0; i < c->nresults; i++)
+		PQclear(c->results[i]);
 	free(c->pending_sql);
 	free(c->conninfo);
 	free(c);
@@ -97,9 +98,9 @@ static bool conninfo_has(const char *conninfo, const char *key)
 
 static void reset_outcome(PvPgConn *c)
 {
-	if (c->result)
-		PQclear(c->result);
-	c->result = NULL;
+	for (int i = 0; i < c->nresults; i++)
+		PQclear(c->results[i]);
+	c->nresults = 0;
 	c->result_error = false;
 	c->timed_out = false;
 	c->start_failed = false;
@@ -238,9 +239,12 @@ static PvPgcEvent drain(PvPgConn *c)
 			PQclear(r);
 			continue;
 		}
-		if (c->result)
-			PQclear(c->result);
-		c->result = r;
+		if (c->nresults == PV_PGC_MAX_RESULTS) {
+			PQclear(c->results[0]);
+			memmove(c->results, c->results + 1, sizeof c->results[0] * (PV_PGC_MAX_RESULTS - 1));
+			c->nresults--;
+		}
+		c->results[c->nresults++] = r;
 	}
 	return PV_PGC_PENDING;
 }
@@ -321,8 +325,20 @@ int64_t pv_pgconn_deadline(const PvPgConn *c)
 
 PGresult *pv_pgconn_take_result(PvPgConn *c)
 {
-	PGresult *r = c->result;
-	c->result = NULL;
+	return c->nresults ? pv_pgconn_take_result_at(c, c->nresults - 1) : NULL;
+}
+
+int pv_pgconn_nresults(const PvPgConn *c)
+{
+	return c->nresults;
+}
+
+PGresult *pv_pgconn_take_result_at(PvPgConn *c, int i)
+{
+	if (i < 0 || i >= c->nresults || !c->results[i])
+		return NULL;
+	PGresult *r = c->results[i];
+	c->results[i] = NULL;
 	return r;
 }
 

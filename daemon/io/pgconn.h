@@ -22,6 +22,8 @@
 
 typedef struct PvPgConn PvPgConn;
 
+#define PV_PGC_MAX_RESULTS 8
+
 typedef enum {
 	PV_PGC_NOTHING, /* nothing happened */
 	PV_PGC_PENDING, /* still working */
@@ -51,6 +53,10 @@ int64_t pv_pgconn_deadline(const PvPgConn *c);
 
 /* After DONE: the last result (caller PQclear()s it). */
 PGresult *pv_pgconn_take_result(PvPgConn *c);
+/* After DONE: how many results (one per statement, the last PV_PGC_MAX_RESULTS), and the
+ * i-th of them (NULL once taken). */
+int pv_pgconn_nresults(const PvPgConn *c);
+PGresult *pv_pgconn_take_result_at(PvPgConn *c, int i);
 /* After FAILED: what went wrong, and the SQLSTATE if the server sent one ("" otherwise). */
 const char *pv_pgconn_error(const PvPgConn *c);
 const char *pv_pgconn_sqlstate(const PvPgConn *c);
