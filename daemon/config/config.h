@@ -42,6 +42,7 @@ typedef struct {
 	char *admin_conninfo_redacted;
 	char *include_file; /* the [databases] file pgvigil owns; pgbouncer.ini %includes it */
 	int timeout_ms;
+	int pool_maxwait_ms; /* a client queued longer than this: the pool is exhausted */
 	int ndatabases;
 	PvPoolerDb databases[PV_MAX_POOLER_DBS];
 } PvPgbouncerConfig;
@@ -62,6 +63,25 @@ typedef struct {
 	int failover_confirm_failures;
 	int failover_promote_timeout_ms;
 	int failover_repoint_timeout_ms;
+	int failover_wedged_after_ms;  /* 0: a wedged primary is never failed over */
+	int failover_standby_stale_ms; /* 0: from each standby's wal_receiver_timeout */
+
+	/* detection (probe, slow, locks, saturation) */
+	int probe_heartbeat;     /* bool */
+	int probe_write_timeout_ms;
+	int slow_threshold_ms;
+	int slow_window;
+	int locks_wait_threshold_ms;
+	int locks_cancel_after_ms;
+	int locks_terminate_after_ms;
+	int locks_failover_after_ms; /* 0: off */
+	int locks_act;               /* bool: false = report only */
+	int locks_include_superusers; /* bool */
+	char *locks_exclude_users;        /* comma-separated */
+	char *locks_exclude_applications; /* comma-separated */
+	char *locks_exclude_databases;    /* comma-separated */
+	int saturation_threshold_pct;
+	int replication_warn_lag_bytes;
 
 	char *journal_path;
 	char *control_socket;
