@@ -22,6 +22,7 @@
 #define PV_NAME_MAX 64
 
 typedef enum { PV_FAILOVER_AUTOMATIC, PV_FAILOVER_MANUAL } PvFailoverMode;
+typedef enum { PV_BACKUP_PG_BASEBACKUP, PV_BACKUP_COMMAND } PvBackupMethod;
 
 typedef struct {
 	char name[PV_NAME_MAX];
@@ -91,6 +92,20 @@ typedef struct {
 	int log_level;  /* PvLogLevel */
 
 	PvPgbouncerConfig pgbouncer;
+
+	/* backup (act/backup.h): base backups, restore points, restore drills */
+	int backup_method;           /* PvBackupMethod */
+	char *backup_command;        /* method command: argv template with %d %l %c %h %p %n */
+	char *backup_directory;      /* "": "backups" beside journal.path */
+	int backup_keep;
+	int backup_interval_s;       /* 0: no schedule */
+	int backup_on_promotion;     /* bool */
+	int backup_restore_points;   /* bool */
+	char *backup_archive_dir;    /* "": no WAL archive known */
+	char *backup_restore_command; /* "": cp from archive_dir */
+	int backup_max_rate_kb;      /* 0: unlimited */
+	int backup_timeout_s;
+	char *backup_pg_bin_dir;     /* "": PATH, then /usr/lib/postgresql/N/bin */
 } PvConfig;
 
 /*
@@ -104,6 +119,7 @@ void pv_config_free(PvConfig *cfg);
 void pv_config_print(const PvConfig *cfg, PvBuf *out);
 
 const char *pv_failover_mode_name(PvFailoverMode m);
+const char *pv_backup_method_name(PvBackupMethod m);
 /* Index of the node called name, or -1. */
 int pv_config_node_index(const PvConfig *cfg, const char *name);
 

@@ -56,6 +56,32 @@ static const char *onoff_name(int v)
 	return (v == 0 || v == 1) ? onoff_names[v] : "unknown";
 }
 
+static const char *const backup_method_names[] = {
+    [PV_BACKUP_PG_BASEBACKUP] = "pg_basebackup",
+    [PV_BACKUP_COMMAND] = "command",
+};
+
+const char *pv_backup_method_name(PvBackupMethod m)
+{
+	return ((int)m >= 0 && (size_t)m < sizeof backup_method_names / sizeof backup_method_names[0])
+	           ? backup_method_names[m]
+	           : "unknown";
+}
+
+static int backup_method_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof backup_method_names / sizeof backup_method_names[0]; i++)
+		if (strcmp(name, backup_method_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *backup_method_name_int(int v)
+{
+	return pv_backup_method_name((PvBackupMethod)v);
+}
+
+static const PvOptEnum backup_method_enum = {backup_method_parse, backup_method_name_int, 2};
 static const PvOptEnum onoff_enum = {onoff_parse, onoff_name, 2};
 static const PvOptEnum failover_mode_enum = {failover_mode_parse, failover_mode_name_int, 2};
 static const PvOptEnum log_level_enum = {pv_log_level_parse, log_level_name_int, PV_LOG_ERROR + 1};
@@ -391,6 +417,89 @@ const PvOption pv_options[] = {
      .max = 1024,
      .offset = DF(options),
      .doc = "extra PgBouncer parameters appended to the line verbatim"},
+
+    {.path = "backup", .type = PV_OPT_GROUP, .doc = "base backups, restore points and restore drills"},
+    {.path = "backup.method",
+     .type = PV_OPT_ENUM,
+     .def = "pg_basebackup",
+     .offset = CF(backup_method),
+     .en = &backup_method_enum,
+     .doc = "pg_basebackup (verified with pg_verifybackup), or command: backup.command"},
+    {.path = "backup.command",
+     .type = PV_OPT_STRING,
+     .def = "",
+     .min = 0,
+     .max = PV_PATH_LEN,
+     .offset = CF(backup_command),
+     .doc = "with method command: the program and its arguments, placeholders %d %l %c %h %p %n %%"},
+    {.path = "backup.directory",
+     .type = PV_OPT_STRING,
+     .def = "",
+     .min = 0,
+     .max = PV_PATH_LEN,
+     .offset = CF(backup_directory),
+     .doc = "where base backups and their catalog go; empty: backups beside journal.path"},
+    {.path = "backup.keep",
+     .type = PV_OPT_INT,
+     .def = "3",
+     .min = 1,
+     .max = 1000,
+     .offset = CF(backup_keep),
+     .doc = "retention: the number of good backups kept"},
+    {.path = "backup.interval_s",
+     .type = PV_OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 31536000,
+     .offset = CF(backup_interval_s),
+     .doc = "a scheduled backup this long after the newest one; 0: no schedule"},
+    {.path = "backup.on_promotion",
+     .type = PV_OPT_ENUM,
+     .def = "on",
+     .offset = CF(backup_on_promotion),
+     .en = &onoff_enum,
+     .doc = "on: a base backup of the new primary right after a promotion"},
+    {.path = "backup.restore_points",
+     .type = PV_OPT_ENUM,
+     .def = "on",
+     .offset = CF(backup_restore_points),
+     .en = &onoff_enum,
+     .doc = "on: a restore point on the primary when an incident opens"},
+    {.path = "backup.archive_dir",
+     .type = PV_OPT_STRING,
+     .def = "",
+     .min = 0,
+     .max = PV_PATH_LEN,
+     .offset = CF(backup_archive_dir),
+     .doc = "the directory archive_command copies WAL into; empty: none known"},
+    {.path = "backup.restore_command",
+     .type = PV_OPT_STRING,
+     .def = "",
+     .min = 0,
+     .max = PV_PATH_LEN,
+     .offset = CF(backup_restore_command),
+     .doc = "restore_command of a restored copy; empty: a cp from archive_dir"},
+    {.path = "backup.max_rate",
+     .type = PV_OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1048576,
+     .offset = CF(backup_max_rate_kb),
+     .doc = "pg_basebackup --max-rate in kB/s (at least 32); 0: unlimited"},
+    {.path = "backup.timeout_s",
+     .type = PV_OPT_INT,
+     .def = "21600",
+     .min = 60,
+     .max = 604800,
+     .offset = CF(backup_timeout_s),
+     .doc = "deadline for one backup, and for its verification"},
+    {.path = "backup.pg_bin_dir",
+     .type = PV_OPT_STRING,
+     .def = "",
+     .min = 0,
+     .max = PV_PATH_LEN,
+     .offset = CF(backup_pg_bin_dir),
+     .doc = "directory of pg_basebackup, pg_verifybackup, pg_ctl; empty: PATH, then /usr/lib/postgresql/N/bin"},
 };
 
 const size_t pv_noptions = sizeof pv_options / sizeof pv_options[0];

@@ -225,6 +225,20 @@ static const TemplateLine template_lines[] = {
     {NULL, "\t\t}", NULL},
     {NULL, "\t);", NULL},
     {NULL, "};", NULL},
+    {NULL, "backup = {", NULL},
+    {"backup.method", "\tmethod = %s;", "\"pg_basebackup\""},
+    {"backup.command", "\tcommand = %s;", "\"\""},
+    {"backup.directory", "\tdirectory = %s;", "\"/var/lib/pgvigil/backups\""},
+    {"backup.keep", "\tkeep = %s;", "3"},
+    {"backup.interval_s", "\tinterval_s = %s;", "0"},
+    {"backup.on_promotion", "\ton_promotion = %s;", "\"on\""},
+    {"backup.restore_points", "\trestore_points = %s;", "\"on\""},
+    {"backup.archive_dir", "\tarchive_dir = %s;", "\"/var/lib/pgvigil/wal-archive\""},
+    {"backup.restore_command", "\trestore_command = %s;", "\"\""},
+    {"backup.max_rate", "\tmax_rate = %s;", "0"},
+    {"backup.timeout_s", "\ttimeout_s = %s;", "21600"},
+    {"backup.pg_bin_dir", "\tpg_bin_dir = %s;", "\"\""},
+    {NULL, "};", NULL},
 };
 
 /*
