@@ -63,7 +63,8 @@ static const char *const backup_method_names[] = {
 
 const char *pv_backup_method_name(PvBackupMethod m)
 {
-	return ((int)m >= 0 && (size_t)m < sizeof backup_method_names / sizeof backup_method_names[0])
+	return ((int)m >= 0 &&
+	        (size_t)m < sizeof backup_method_names / sizeof backup_method_names[0])
 	           ? backup_method_names[m]
 	           : "unknown";
 }
@@ -418,7 +419,9 @@ const PvOption pv_options[] = {
      .offset = DF(options),
      .doc = "extra PgBouncer parameters appended to the line verbatim"},
 
-    {.path = "backup", .type = PV_OPT_GROUP, .doc = "base backups, restore points and restore drills"},
+    {.path = "backup",
+     .type = PV_OPT_GROUP,
+     .doc = "base backups, restore points and restore drills"},
     {.path = "backup.method",
      .type = PV_OPT_ENUM,
      .def = "pg_basebackup",
@@ -431,7 +434,8 @@ const PvOption pv_options[] = {
      .min = 0,
      .max = PV_PATH_LEN,
      .offset = CF(backup_command),
-     .doc = "with method command: the program and its arguments, placeholders %d %l %c %h %p %n %%"},
+     .doc =
+         "with method command: the program and its arguments, placeholders %d %l %c %h %p %n %%"},
     {.path = "backup.directory",
      .type = PV_OPT_STRING,
      .def = "",
@@ -499,7 +503,8 @@ const PvOption pv_options[] = {
      .min = 0,
      .max = PV_PATH_LEN,
      .offset = CF(backup_pg_bin_dir),
-     .doc = "directory of pg_basebackup, pg_verifybackup, pg_ctl; empty: PATH, then /usr/lib/postgresql/N/bin"},
+     .doc = "directory of pg_basebackup, pg_verifybackup, pg_ctl; empty: PATH, then "
+            "/usr/lib/postgresql/N/bin"},
 };
 
 const size_t pv_noptions = sizeof pv_options / sizeof pv_options[0];
