@@ -6,6 +6,7 @@
 #
 #   n0/ n1/ n2/             data directories: n0 primary, n1 and n2 streaming standbys (no slots)
 #   n0.log n1.log n2.log    server logs               sock/   Unix sockets
+#   wal-archive/            WAL archive of every node (archive_mode = on, archive_command cp)
 #   pgbouncer.ini           %includes pgvigil-databases.ini (root-writable, pgvigil rewrites it)
 #   pgbouncer.log .pid      pgbouncer-users.txt
 #   pgvigil.conf            the pgvigil configuration for this cluster
@@ -378,10 +379,10 @@ cluster_create() {
 	CL_BASE=$base
 	touch "$CL_DIR/.pgvigil-test-cluster"
 	printf 'CL_BASE=%s\nPG_BIN=%s\n' "$CL_BASE" "$PG_BIN" >"$CL_DIR/cluster.env"
-	mkdir -p "$CL_DIR/sock"
-	chown postgres:postgres "$CL_DIR" "$CL_DIR/sock"
+	mkdir -p "$CL_DIR/sock" "$CL_DIR/wal-archive"
+	chown postgres:postgres "$CL_DIR" "$CL_DIR/sock" "$CL_DIR/wal-archive"
 	chmod 755 "$CL_DIR"
-	chmod 700 "$CL_DIR/sock"
+	chmod 700 "$CL_DIR/sock" "$CL_DIR/wal-archive"
 
 	# n0: the primary.  fsync stays on (tests count acknowledged writes); initdb's own files are
 	# not synced (--no-sync), which only matters if the machine crashes during the test.
@@ -402,6 +403,10 @@ huge_pages = off
 wal_level = replica
 hot_standby = on
 wal_log_hints = on
+# WAL archive for point-in-time restores (pgvigil backup.archive_dir); the standbys inherit it
+# and archive once promoted.  Never overwrites a segment already there.
+archive_mode = on
+archive_command = 'test ! -f $CL_DIR/wal-archive/%f && cp %p $CL_DIR/wal-archive/%f'
 max_wal_senders = 10
 max_replication_slots = 10
 wal_keep_size = 256MB
