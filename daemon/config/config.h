@@ -24,11 +24,26 @@
 typedef enum { PV_FAILOVER_AUTOMATIC, PV_FAILOVER_MANUAL } PvFailoverMode;
 typedef enum { PV_BACKUP_PG_BASEBACKUP, PV_BACKUP_COMMAND } PvBackupMethod;
 
+/* How pgvigil reaches a node's host over SSH (io/ssh.h); the group is optional. */
+typedef struct {
+	bool enabled;      /* false when the node has no ssh group */
+	char *host;        /* as written in known_hosts */
+	int port;
+	char *user;
+	char *key;         /* private key file; "": the ssh-agent */
+	char *passphrase;  /* of the key; "": none.  A secret: never print or log */
+	char *known_hosts;
+	int timeout_ms;    /* deadline for connecting, and for a command without its own */
+} PvSshConfig;
+
 typedef struct {
 	char name[PV_NAME_MAX];
 	char *conninfo;          /* as written; may hold a password: never print */
 	char *conninfo_redacted; /* for logs, journal, check-config */
 	int priority;            /* 0 = never promoted; default 100 */
+	char *pgdata;            /* the data directory on the node's host; "": unknown */
+	char *pg_bin;            /* directory of pg_ctl etc. on the host; "": the PATH */
+	PvSshConfig ssh;
 } PvNodeConfig;
 
 typedef struct {

@@ -28,6 +28,7 @@ typedef enum {
 /* Row flags. */
 #define PV_OPT_REQUIRED 0x01 /* no default: must be given when its group is */
 #define PV_OPT_PRESENCE 0x02 /* GROUP: optional, aux is a bool set when it is given */
+#define PV_OPT_SECRET 0x04   /* STRING: a secret: printed as ******** when set, never shown */
 
 typedef struct {
 	int (*parse)(const char *name); /* -1 when unknown */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/redact.h"
 #include "config/config.h"
 #include "config/config_internal.h"
 
@@ -60,9 +61,13 @@ static void free_children(const char *tpath, char *base)
 			free(*(char **)(base + o->aux));
 			free(*(char **)(base + o->offset));
 			break;
-		case PV_OPT_STRING:
-			free(*(char **)(base + o->offset));
+		case PV_OPT_STRING: {
+			char *s = *(char **)(base + o->offset);
+			if (s && (o->flags & PV_OPT_SECRET))
+				explicit_bzero(s, strlen(s));
+			free(s);
 			break;
+		}
 		default:
 			break;
 		}
@@ -137,10 +142,12 @@ static void print_children(PvBuf *out, const char *tpath, const char *base, int 
 			pv_config_put_quoted(out, *(char *const *)(base + o->aux));
 			pv_buf_puts(out, ";\n");
 			break;
-		case PV_OPT_STRING:
-			pv_config_put_quoted(out, *(char *const *)(base + o->offset));
+		case PV_OPT_STRING: {
+			const char *s = *(char *const *)(base + o->offset);
+			pv_config_put_quoted(out, (o->flags & PV_OPT_SECRET) && s && *s ? PV_REDACTED : s);
 			pv_buf_puts(out, ";\n");
 			break;
+		}
 		}
 	}
 }

@@ -157,6 +157,17 @@ static const TemplateLine template_lines[] = {
     {"cluster.nodes.name", "\t\t\tname = %s;", "\"n0\""},
     {"cluster.nodes.conninfo", "\t\t\tconninfo = %s;", "\"host=h0 port=5432\""},
     {"cluster.nodes.priority", "\t\t\tpriority = %s;", "100"},
+    {"cluster.nodes.pgdata", "\t\t\tpgdata = %s;", "\"/var/lib/postgresql/15/main\""},
+    {"cluster.nodes.pg_bin", "\t\t\tpg_bin = %s;", "\"/usr/lib/postgresql/15/bin\""},
+    {NULL, "\t\t\tssh = {", NULL},
+    {"cluster.nodes.ssh.host", "\t\t\t\thost = %s;", "\"db0.example.net\""},
+    {"cluster.nodes.ssh.port", "\t\t\t\tport = %s;", "22"},
+    {"cluster.nodes.ssh.user", "\t\t\t\tuser = %s;", "\"postgres\""},
+    {"cluster.nodes.ssh.key", "\t\t\t\tkey = %s;", "\"/etc/pgvigil/id_ed25519\""},
+    {"cluster.nodes.ssh.passphrase", "\t\t\t\tpassphrase = %s;", "\"\""},
+    {"cluster.nodes.ssh.known_hosts", "\t\t\t\tknown_hosts = %s;", "\"/etc/pgvigil/known_hosts\""},
+    {"cluster.nodes.ssh.timeout_ms", "\t\t\t\ttimeout_ms = %s;", "10000"},
+    {NULL, "\t\t\t};", NULL},
     {NULL, "\t\t},", NULL},
     {NULL, "\t\t{", NULL},
     {NULL, "\t\t\tname = \"n1\";", NULL},
@@ -291,6 +302,8 @@ static bool is_leaf(const PvOption *o)
 /* The line of the group enclosing row o in the template. */
 static int template_group_line(const char *text, const PvOption *o)
 {
+	if (strncmp(o->path, "cluster.nodes.ssh.", 18) == 0)
+		return line_of(text, "\t\t\tssh = {");
 	if (strncmp(o->path, "cluster.nodes.", 14) == 0 ||
 	    strncmp(o->path, "pgbouncer.databases.", 20) == 0) {
 		/* the first element's "{" is on the line after "nodes = (" / "databases = (" */
@@ -519,7 +532,7 @@ static void test_int_rows(void **state)
 			continue;
 		const char *leaf = pv_option_leaf(o);
 		char *disp = strncmp(o->path, "cluster.nodes.", 14) == 0
-		                 ? pv_xasprintf("cluster.nodes[0].%s", leaf)
+		                 ? pv_xasprintf("cluster.nodes[0].%s", o->path + 14)
 		             : strncmp(o->path, "pgbouncer.databases.", 20) == 0
 		                 ? pv_xasprintf("pgbouncer.databases[0].%s", leaf)
 		                 : pv_xstrdup(o->path);
@@ -586,7 +599,7 @@ static void test_string_rows(void **state)
 			continue;
 		const char *leaf = pv_option_leaf(o);
 		char *disp = strncmp(o->path, "cluster.nodes.", 14) == 0
-		                 ? pv_xasprintf("cluster.nodes[0].%s", leaf)
+		                 ? pv_xasprintf("cluster.nodes[0].%s", o->path + 14)
 		             : strncmp(o->path, "pgbouncer.databases.", 20) == 0
 		                 ? pv_xasprintf("pgbouncer.databases[0].%s", leaf)
 		                 : pv_xstrdup(o->path);
@@ -646,7 +659,7 @@ static void test_required_rows(void **state)
 			continue;
 		char *text = build(o->path, NULL);
 		char *disp = strncmp(o->path, "cluster.nodes.", 14) == 0
-		                 ? pv_xasprintf("cluster.nodes[0].%s", pv_option_leaf(o))
+		                 ? pv_xasprintf("cluster.nodes[0].%s", o->path + 14)
 		             : strncmp(o->path, "pgbouncer.databases.", 20) == 0
 		                 ? pv_xasprintf("pgbouncer.databases[0].%s", pv_option_leaf(o))
 		                 : pv_xstrdup(o->path);
@@ -1173,7 +1186,7 @@ static void test_print_round_trip(void **state)
 	PvConfig *cfg = load_ok(MINIMAL);
 	char *out = print_cfg(cfg);
 	for (const char *const *n = pv_config_setting_names(); *n; n++) {
-		if (strncmp(*n, "pgbouncer.", 10) == 0)
+		if (strncmp(*n, "pgbouncer.", 10) == 0 || strncmp(*n, "cluster.nodes.ssh.", 18) == 0)
 			continue; /* absent group: not printed */
 		const char *leaf = strrchr(*n, '.') + 1;
 		char *needle = pv_xasprintf("\t%s = ", leaf);
@@ -1209,6 +1222,95 @@ static void test_print_round_trip(void **state)
 	assert_round_trip(cfg);
 	pv_config_free(cfg);
 	pv_buf_free(&errors);
+}
+
+/* ---- tests: per-node ssh ---- */
+
+static void test_node_ssh(void **state)
+{
+	(void)state;
+	PvConfig *cfg = load_ok(
+	    "cluster = { name = \"demo\"; nodes = (\n"
+	    " { name = \"n0\"; conninfo = \"host=h0\"; pgdata = \"/d 0\"; pg_bin = \"/b\";\n"
+	    "   ssh = { host = \"10.0.0.1\"; key = \"/k\"; passphrase = \"Sekr1t 'pass\"; }; },\n"
+	    " { name = \"n1\"; conninfo = \"host=h1\"; ssh = { host = \"h1.example\"; port = 2222;\n"
+	    "   user = \"pg\"; known_hosts = \"/kh\"; timeout_ms = 500; }; },\n"
+	    " { name = \"n2\"; conninfo = \"host=h2\"; } ); };\n");
+	const PvNodeConfig *n0 = &cfg->nodes[0], *n1 = &cfg->nodes[1], *n2 = &cfg->nodes[2];
+	assert_string_equal(n0->pgdata, "/d 0");
+	assert_string_equal(n0->pg_bin, "/b");
+	assert_true(n0->ssh.enabled);
+	assert_string_equal(n0->ssh.host, "10.0.0.1");
+	assert_int_equal(n0->ssh.port, 22);
+	assert_string_equal(n0->ssh.user, "postgres");
+	assert_string_equal(n0->ssh.key, "/k");
+	assert_string_equal(n0->ssh.passphrase, "Sekr1t 'pass");
+	assert_string_equal(n0->ssh.known_hosts, "/etc/pgvigil/known_hosts");
+	assert_int_equal(n0->ssh.timeout_ms, 10000);
+	assert_true(n1->ssh.enabled);
+	assert_string_equal(n1->ssh.host, "h1.example");
+	assert_int_equal(n1->ssh.port, 2222);
+	assert_string_equal(n1->ssh.user, "pg");
+	assert_string_equal(n1->ssh.key, "");
+	assert_string_equal(n1->ssh.passphrase, "");
+	assert_string_equal(n1->ssh.known_hosts, "/kh");
+	assert_int_equal(n1->ssh.timeout_ms, 500);
+	assert_false(n2->ssh.enabled);
+	assert_string_equal(n2->pgdata, "");
+	assert_string_equal(n2->pg_bin, "");
+
+	/* check-config's output: the passphrase redacted, an empty one shown as empty, no ssh
+	 * group for a node without one; and it loads back */
+	char *out = print_cfg(cfg);
+	assert_null(strstr(out, "Sekr1t"));
+	assert_non_null(strstr(out, "passphrase = \"********\";"));
+	assert_non_null(strstr(out, "passphrase = \"\";"));
+	const char *p = out;
+	int groups = 0;
+	while ((p = strstr(p, "ssh = {")) != NULL) {
+		groups++;
+		p++;
+	}
+	assert_int_equal(groups, 2);
+	assert_round_trip(cfg);
+	free(out);
+	pv_config_free(cfg);
+
+	/* errors name the nested setting and never show the passphrase */
+	static const struct {
+		const char *ssh;
+		const char *want;
+	} bad[] = {
+	    {"ssh = { port = 22; };", "cluster.nodes[0].ssh.host: missing required setting"},
+	    {"ssh = { host = \"h\"; hots = 1; };", "cluster.nodes[0].ssh.hots: unknown setting"},
+	    {"ssh = { host = \"h\"; port = 0; };",
+	     "cluster.nodes[0].ssh.port: 0 is out of range 1..65535"},
+	    {"ssh = { host = \"h\"; passphrase = \"Sekr1t\\n\"; };",
+	     "cluster.nodes[0].ssh.passphrase: contains a control character"},
+	    {"ssh = { host = \"h\"; passphrase = 5; };",
+	     "cluster.nodes[0].ssh.passphrase: expected a string, got an integer"},
+	    {"ssh = \"h\";", "cluster.nodes[0].ssh: expected a group, got a string"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *text = pv_xasprintf("cluster = { name = \"demo\"; nodes = (\n"
+		                          " { name = \"n0\"; conninfo = \"host=h0\"; %s },\n"
+		                          " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
+		                          bad[i].ssh);
+		expect_one_error(text, "2: %s", bad[i].want);
+		free(text);
+	}
+	PvBuf longpass = {0};
+	for (int i = 0; i < 1025; i++)
+		pv_buf_putc(&longpass, 'S');
+	char *text = pv_xasprintf("cluster = { name = \"demo\"; nodes = (\n"
+	                          " { name = \"n0\"; conninfo = \"host=h0\";\n"
+	                          "   ssh = { host = \"h\"; passphrase = \"%s\"; }; },\n"
+	                          " { name = \"n1\"; conninfo = \"host=h1\"; } ); };\n",
+	                          longpass.data);
+	expect_one_error(text,
+	                 "3: cluster.nodes[0].ssh.passphrase: is too long (1025 bytes, at most 1024)");
+	free(text);
+	pv_buf_free(&longpass);
 }
 
 static void test_misc_api(void **state)
@@ -1275,6 +1377,7 @@ int main(void)
 	    cmocka_unit_test(test_unreadable),         cmocka_unit_test(test_include_dir),
 	    cmocka_unit_test(test_redaction),          cmocka_unit_test(test_errors_hide_passwords),
 	    cmocka_unit_test(test_print_round_trip),   cmocka_unit_test(test_misc_api),
+	    cmocka_unit_test(test_node_ssh),
 	    cmocka_unit_test(test_docs_sync),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
