@@ -67,10 +67,27 @@ static bool sender_is(const PvNodeObs *o, const PvNodeView *n)
 	return o->sender_port == n->port && strcmp(o->sender_host, n->host) == 0;
 }
 
-bool pv_core_sees(const PvClusterView *v, int i, int p)
+int64_t pv_core_stale_limit_ms(const PvNodeObs *o, int stale_ms)
+{
+	if (stale_ms > 0)
+		return stale_ms;
+	if (o->wal_receiver_timeout_ms > 0)
+		return o->wal_receiver_timeout_ms / 2 + 1000;
+	return -1; /* no timeout: a streaming receiver always counts */
+}
+
+static bool heard_recently(const PvNodeObs *o, int stale_ms)
+{
+	int64_t limit = pv_core_stale_limit_ms(o, stale_ms);
+	return limit < 0 || o->since_last_msg_ms < 0 || o->since_last_msg_ms <= limit;
+}
+
+bool pv_core_sees(const PvClusterView *v, int i, int p, int stale_ms)
 {
 	const PvNodeObs *o = &v->nodes[i].obs;
 	if (!answers(&v->nodes[i]) || !o->in_recovery || !o->receiver_streaming)
+		return false;
+	if (!heard_recently(o, stale_ms))
 		return false;
 	if (p >= 0 && sender_is(o, &v->nodes[p]))
 		return true;
@@ -82,7 +99,8 @@ bool pv_core_sees(const PvClusterView *v, int i, int p)
 	return true;
 }
 
-void pv_core_rank(const PvClusterView *v, int old_primary, int target, PvDecision *out)
+void pv_core_rank(const PvClusterView *v, int old_primary, int target, int stale_ms,
+                  PvDecision *out)
 {
 	uint64_t best = 0;
 	bool any = false;
@@ -110,7 +128,7 @@ void pv_core_rank(const PvClusterView *v, int old_primary, int target, PvDecisio
 			if (old_primary >= 0 && v->nodes[old_primary].consecutive_failures > 0 &&
 			    n->obs.at_ms < v->nodes[old_primary].down_since_ms)
 				out->nstale++;
-			c->sees_primary = old_primary >= 0 && pv_core_sees(v, i, old_primary);
+			c->sees_primary = old_primary >= 0 && pv_core_sees(v, i, old_primary, stale_ms);
 			if (c->sees_primary)
 				out->nseeing++;
 			if (n->failed)
@@ -164,9 +182,9 @@ static void set_reason(PvDecision *out, PvVerdict verdict, const char *fmt, cons
 }
 
 /* Shared by the automatic and the manual path: the checks after "the primary looks gone". */
-static void decide_gone(const PvClusterView *v, int p, int target, PvDecision *out)
+static void decide_gone(const PvClusterView *v, int p, int target, int stale_ms, PvDecision *out)
 {
-	pv_core_rank(v, p, target, out);
+	pv_core_rank(v, p, target, stale_ms, out);
 	if (out->nstale > 0) {
 		out->winner = -1;
 		set_reason(out, PV_VERDICT_SUSPECT,
@@ -218,6 +236,50 @@ static bool decide_topology(const PvClusterView *v, PvDecision *out)
 	return false;
 }
 
+/*
+ * The primary answers queries.  It may still be unable to commit (WEDGED: the write path is
+ * stuck, for longer than wedged_after_ms -> fail over) or have writes blocked by locks for
+ * longer than locks_failover_after_ms (off by default).
+ */
+static void decide_alive(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
+{
+	const PvNodeView *pn = &v->nodes[v->primary];
+	int64_t failing = pn->write == PV_WRITE_FAILED && pn->write_failing_since_ms
+	                      ? p->now_ms - pn->write_failing_since_ms
+	                      : -1;
+	char ms[32];
+	if (failing < 0) {
+		set_reason(out, PV_VERDICT_HEALTHY, "primary %s answers%s", pn->name, NULL);
+		return;
+	}
+	snprintf(ms, sizeof ms, "%lld", (long long)failing);
+	int64_t limit = pn->write_blocked_by_lock ? p->locks_failover_after_ms : p->wedged_after_ms;
+	PvVerdict stuck = pn->write_blocked_by_lock ? PV_VERDICT_LOCKED : PV_VERDICT_WEDGED;
+	if (limit <= 0 || failing < limit) {
+		set_reason(out, stuck,
+		           pn->write_blocked_by_lock
+		               ? "primary %s: heartbeat writes blocked by locks for %s ms"
+		               : "primary %s answers but cannot commit for %s ms",
+		           pn->name, ms);
+		return;
+	}
+	/* first-hand evidence: no standby vote needed, but the candidates are ranked the same way */
+	pv_core_rank(v, v->primary, -1, p->standby_stale_ms, out);
+	if (out->winner < 0) {
+		set_reason(out, PV_VERDICT_NO_CANDIDATE, "primary %s stuck for %s ms and no standby can be promoted",
+		           pn->name, ms);
+		return;
+	}
+	set_reason(out, PV_VERDICT_FAILOVER,
+	           pn->write_blocked_by_lock ? "promote %s (primary %s: writes blocked by locks too long)"
+	                                     : "promote %s (primary %s is wedged: cannot commit)",
+	           v->nodes[out->winner].name, pn->name);
+	if (!p->automatic)
+		set_reason(out, PV_VERDICT_MANUAL_REQUIRED,
+		           "primary %s is stuck; failover.mode is manual: run pgvigil failover%s", pn->name,
+		           NULL);
+}
+
 void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
 {
 	memset(out, 0, sizeof *out);
@@ -227,7 +289,7 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
 		return;
 	const PvNodeView *pn = &v->nodes[v->primary];
 	if (answers(pn) && !pn->obs.in_recovery) {
-		set_reason(out, PV_VERDICT_HEALTHY, "primary %s answers%s", pn->name, NULL);
+		decide_alive(v, p, out);
 		return;
 	}
 	if (pn->obs.result == PV_PROBE_UNKNOWN) {
@@ -244,14 +306,14 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
 		           pn->obs.reason);
 		return;
 	}
-	decide_gone(v, v->primary, -1, out);
+	decide_gone(v, v->primary, -1, p->standby_stale_ms, out);
 	if (out->verdict == PV_VERDICT_FAILOVER && !p->automatic)
 		set_reason(out, PV_VERDICT_MANUAL_REQUIRED,
 		           "primary %s is down; failover.mode is manual: run pgvigil failover%s",
 		           pn->name, NULL);
 }
 
-void pv_core_decide_manual(const PvClusterView *v, int target, PvDecision *out)
+void pv_core_decide_manual(const PvClusterView *v, int target, int stale_ms, PvDecision *out)
 {
 	memset(out, 0, sizeof *out);
 	out->old_primary = v->primary;
@@ -263,7 +325,7 @@ void pv_core_decide_manual(const PvClusterView *v, int target, PvDecision *out)
 		return;
 	}
 	if (seen >= 0) {
-		pv_core_rank(v, seen, target, out);
+		pv_core_rank(v, seen, target, stale_ms, out);
 		set_reason(out, PV_VERDICT_HEALTHY,
 		           "%s still answers as a primary: a failover now would make a second "
 		           "primary (stop it first)%s",
@@ -271,10 +333,10 @@ void pv_core_decide_manual(const PvClusterView *v, int target, PvDecision *out)
 		return;
 	}
 	if (v->primary < 0) {
-		pv_core_rank(v, -1, target, out);
+		pv_core_rank(v, -1, target, stale_ms, out);
 		set_reason(out, PV_VERDICT_UNKNOWN_PRIMARY,
 		           "no primary known: refusing to pick one blind%s%s", NULL, NULL);
 		return;
 	}
-	decide_gone(v, v->primary, target, out);
+	decide_gone(v, v->primary, target, stale_ms, out);
 }

@@ -36,7 +36,27 @@ typedef struct {
 	uint64_t system_id;
 	int64_t latency_ms;
 	int64_t at_ms;         /* monotonic time the probe completed */
+
+	/* saturation (every node) */
+	int clients;           /* client backends */
+	int max_connections;
+	int reserved_connections; /* superuser_reserved_connections */
+	bool refused_saturated;   /* the probe was refused: too many clients */
+	/* locks (every node; acted on for the primary) */
+	int lock_waiters;
+	int relation_waiters;
+	int64_t oldest_lock_wait_ms;  /* -1 none */
+	int64_t oldest_idle_xact_ms;  /* -1 none */
+	/* replication */
+	int64_t wal_receiver_timeout_ms; /* standby: its setting; 0 disabled, -1 unknown */
+	bool has_heartbeat_table;
+	int64_t heartbeat_seq;        /* standby: the heartbeat it replayed; -1 unknown */
+	bool archive_failing;         /* pg_stat_archiver: last failure after last success */
 } PvNodeObs;
+
+#define PV_COMMIT_SAMPLES 16
+
+typedef enum { PV_WRITE_NONE, PV_WRITE_OK, PV_WRITE_FAILED } PvWriteState;
 
 typedef struct {
 	char name[64];
@@ -47,6 +67,18 @@ typedef struct {
 	int consecutive_failures;   /* DOWN probes in a row */
 	int64_t down_since_ms;      /* when the first of them completed */
 	bool failed;                /* a former primary we failed over from: never a candidate */
+
+	/* the write path (heartbeat), kept for the primary */
+	PvWriteState write;
+	char write_error[160];
+	bool write_blocked_by_lock; /* the last failure was lock_timeout */
+	int64_t write_failing_since_ms; /* 0 while writes succeed */
+	int64_t commit_ms[PV_COMMIT_SAMPLES]; /* latest first */
+	int ncommit;
+	/* standby: age of the newest heartbeat it replayed, by pgvigil's clock; -1 unknown */
+	int64_t heartbeat_age_ms;
+	/* when lock waits over the threshold were first seen; 0 none */
+	int64_t locked_since_ms;
 } PvNodeView;
 
 typedef struct {
@@ -58,6 +90,10 @@ typedef struct {
 typedef struct {
 	int confirm_failures;
 	bool automatic;
+	int standby_stale_ms;  /* 0: from each standby's wal_receiver_timeout */
+	int wedged_after_ms;   /* 0: never fail over a wedged primary */
+	int locks_failover_after_ms; /* 0: never */
+	int64_t now_ms;
 } PvPolicy;
 
 /* What the core concluded this round. */
@@ -69,6 +105,8 @@ typedef struct {
 	X(PV_VERDICT_SUSPECT, "primary-suspect")                                                \
 	X(PV_VERDICT_PRIMARY_UNKNOWN_STATE, "primary-unknown-state")                            \
 	X(PV_VERDICT_STANDBYS_SEE_PRIMARY, "standbys-see-primary")                              \
+	X(PV_VERDICT_WEDGED, "primary-wedged")                                                  \
+	X(PV_VERDICT_LOCKED, "primary-locked")                                                  \
 	X(PV_VERDICT_NO_CANDIDATE, "no-candidate")                                              \
 	X(PV_VERDICT_MANUAL_REQUIRED, "manual-required")                                        \
 	X(PV_VERDICT_FAILOVER, "failover")
@@ -105,8 +143,14 @@ typedef struct {
  */
 int pv_core_find_primary(const PvClusterView *v);
 
-/* Does node i still stream from node p?  (status streaming, sender p's host/port or unknown) */
-bool pv_core_sees(const PvClusterView *v, int i, int p);
+/*
+ * Does node i still stream from node p?  Its receiver is streaming from p's host/port (or from
+ * an address we cannot name), and it heard from p within the stale limit: stale_ms, or when 0
+ * half its wal_receiver_timeout plus one second (a live primary answers the receiver's
+ * keepalive within half that timeout, even when idle).
+ */
+bool pv_core_sees(const PvClusterView *v, int i, int p, int stale_ms);
+int64_t pv_core_stale_limit_ms(const PvNodeObs *standby, int stale_ms);
 
 /* The LSN a standby is ranked by: greatest of received and replayed. */
 uint64_t pv_core_standby_lsn(const PvNodeObs *o);
@@ -116,7 +160,8 @@ uint64_t pv_core_standby_lsn(const PvNodeObs *o);
  * restricts the winner to that node (a manual --to); it must still be eligible and not behind
  * another eligible standby.
  */
-void pv_core_rank(const PvClusterView *v, int old_primary, int target, PvDecision *out);
+void pv_core_rank(const PvClusterView *v, int old_primary, int target, int stale_ms,
+                  PvDecision *out);
 
 /* The automatic decision for this round. */
 void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out);
@@ -125,7 +170,7 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out);
  * A manual failover request: the same checks, minus the confirm count and mode.  Refuses
  * (verdict != FAILOVER, reason set) while the primary still answers as a primary.
  */
-void pv_core_decide_manual(const PvClusterView *v, int target, PvDecision *out);
+void pv_core_decide_manual(const PvClusterView *v, int target, int stale_ms, PvDecision *out);
 
 /* "0/3000148" <-> 0x3000148.  Parse returns false on malformed text. */
 bool pv_lsn_parse(const char *s, uint64_t *out);

@@ -152,6 +152,44 @@ static void view_json(const PvDaemon *d, PvJson *j)
 		pv_json_int(j, "probe_latency_ms", o->latency_ms);
 		pv_json_int(j, "consecutive_failures", n->consecutive_failures);
 		pv_json_bool(j, "failed_primary", n->failed);
+		const PvHealthReport *h = &d->health[i];
+		pv_json_str(j, "health", d->health_known[i] ? pv_health_name(h->health) : "unknown");
+		pv_json_arr_open(j, "health_reasons");
+		for (int r = 0; d->health_known[i] && r < h->nreasons; r++)
+			pv_json_str(j, NULL, h->reasons[r]);
+		pv_json_arr_close(j);
+		if (i == v->primary) {
+			pv_json_str(j, "write", n->write == PV_WRITE_OK       ? "ok"
+			                        : n->write == PV_WRITE_FAILED ? "failed"
+			                                                      : NULL);
+			if (n->ncommit)
+				pv_json_int(j, "commit_ms", n->commit_ms[0]);
+			else
+				pv_json_null(j, "commit_ms");
+		}
+		if (o->in_recovery && n->heartbeat_age_ms >= 0)
+			pv_json_int(j, "heartbeat_age_ms", n->heartbeat_age_ms);
+		if (o->in_recovery && o->since_last_msg_ms >= 0)
+			pv_json_int(j, "since_last_msg_ms", o->since_last_msg_ms);
+		pv_json_int(j, "clients", o->clients);
+		pv_json_int(j, "max_connections", o->max_connections);
+		pv_json_int(j, "lock_waiters", o->lock_waiters);
+		if (o->lock_waiters > 0) {
+			const PvLockRoot *roots;
+			int nroots = pv_prober_chain(d->prober, i, &roots);
+			pv_json_arr_open(j, "lock_roots");
+			for (int r = 0; r < nroots; r++) {
+				pv_json_obj_open(j, NULL);
+				pv_json_int(j, "pid", roots[r].pid);
+				pv_json_str(j, "user", roots[r].user);
+				pv_json_str(j, "state", roots[r].state);
+				pv_json_int(j, "blocked", roots[r].blocked);
+				pv_json_int(j, "blocked_for_ms", roots[r].blocked_for_ms);
+				pv_json_str(j, "relations", roots[r].relations);
+				pv_json_obj_close(j);
+			}
+			pv_json_arr_close(j);
+		}
 		pv_json_obj_close(j);
 	}
 	pv_json_arr_close(j);
@@ -448,6 +486,10 @@ static void evaluate(PvDaemon *d, int64_t now)
 	PvPolicy pol = {
 		.confirm_failures = d->cfg->failover_confirm_failures,
 		.automatic = d->cfg->failover_mode == PV_FAILOVER_AUTOMATIC,
+		.standby_stale_ms = d->cfg->failover_standby_stale_ms,
+		.wedged_after_ms = d->cfg->failover_wedged_after_ms,
+		.locks_failover_after_ms = d->cfg->locks_failover_after_ms,
+		.now_ms = now,
 	};
 	PvDecision dec;
 
@@ -462,9 +504,24 @@ static void evaluate(PvDaemon *d, int64_t now)
 
 	switch (dec.verdict) {
 	case PV_VERDICT_HEALTHY:
-		if (prev != PV_VERDICT_HEALTHY && d->last_suspect_failures)
-			journal_reason(d, "node-up", pname, "ok", "primary answers again");
+		if (prev != PV_VERDICT_HEALTHY && d->suspect_since_ms) {
+			/* a blip: the primary failed probes, then answered before any action */
+			PvBuf b = {0};
+			PvJson j;
+			pv_json_init(&j, &b);
+			pv_json_obj_open(&j, NULL);
+			pv_json_int(&j, "duration_ms", now - d->suspect_since_ms);
+			pv_json_int(&j, "failures", d->last_suspect_failures);
+			pv_json_str(&j, "previous_state", pv_verdict_name(prev));
+			pv_json_obj_close(&j);
+			pv_daemon_journal_event(d, "primary-blip", pname, "recovered", b.data);
+			pv_buf_free(&b);
+			pv_info("primary %s answers again after %lld ms: ridden out", pname ? pname : "?",
+			        (long long)(now - d->suspect_since_ms));
+		}
 		d->last_suspect_failures = 0;
+		d->suspect_since_ms = 0;
+		d->partition_journaled = false;
 		/* an incident detection opened without a failover (manual mode, no candidate) ends
 		 * here; one an operator opened stays open until closed */
 		if (d->incident_automatic)
@@ -473,6 +530,22 @@ static void evaluate(PvDaemon *d, int64_t now)
 	case PV_VERDICT_SUSPECT:
 	case PV_VERDICT_STANDBYS_SEE_PRIMARY: {
 		int f = d->view.primary >= 0 ? d->view.nodes[d->view.primary].consecutive_failures : 0;
+		if (!d->suspect_since_ms)
+			d->suspect_since_ms = d->view.nodes[d->view.primary].down_since_ms
+			                          ? d->view.nodes[d->view.primary].down_since_ms
+			                          : now;
+		if (dec.verdict == PV_VERDICT_STANDBYS_SEE_PRIMARY && !d->partition_journaled) {
+			/* we lost the primary, the standbys did not: our own network, not its death */
+			PvBuf b = {0};
+			PvJson j;
+			pv_json_init(&j, &b);
+			decision_json(d, &j, NULL, &dec);
+			pv_daemon_journal_event(d, "watchdog-partition", pname, NULL, b.data);
+			pv_buf_free(&b);
+			pv_warn("pgvigil cannot reach %s but %d standby(s) still stream from it: no failover",
+			        pname ? pname : "?", dec.nseeing);
+			d->partition_journaled = true;
+		}
 		if (f != d->last_suspect_failures || dec.verdict != prev) {
 			PvBuf b = {0};
 			PvJson j;
@@ -493,6 +566,24 @@ static void evaluate(PvDaemon *d, int64_t now)
 		kick_others(d, now);
 		break;
 	}
+	case PV_VERDICT_WEDGED:
+	case PV_VERDICT_LOCKED:
+		if (prev != dec.verdict) {
+			PvBuf b = {0};
+			PvJson j;
+			pv_json_init(&j, &b);
+			pv_json_obj_open(&j, NULL);
+			pv_json_str(&j, "reason", dec.reason);
+			pv_json_str(&j, "write_error", d->view.nodes[d->view.primary].write_error);
+			pv_json_int(&j, "failover_after_ms", dec.verdict == PV_VERDICT_WEDGED
+			                                         ? d->cfg->failover_wedged_after_ms
+			                                         : d->cfg->locks_failover_after_ms);
+			pv_json_obj_close(&j);
+			pv_daemon_journal_event(d, pv_verdict_name(dec.verdict), pname, NULL, b.data);
+			pv_buf_free(&b);
+			pv_warn("%s", dec.reason);
+		}
+		break;
 	case PV_VERDICT_SPLIT_BRAIN:
 	case PV_VERDICT_NO_PRIMARY:
 		if (prev != dec.verdict) {
@@ -620,7 +711,7 @@ static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 		respond_error(req, "a failover is still completing (waiting for standbys to follow)");
 		return;
 	}
-	pv_core_decide_manual(&d->view, target, &dec);
+	pv_core_decide_manual(&d->view, target, d->cfg->failover_standby_stale_ms, &dec);
 
 	PvBuf b = {0};
 	PvJson j;
@@ -916,10 +1007,20 @@ void pv_daemon_run(PvDaemon *d)
 		for (int k = 0; k < nev; k++) {
 			const PvProbeEvent *e = &events[k];
 			const PvNodeView *nv = &d->view.nodes[e->node];
-			if (e->lost) {
+			if (e->kind == PV_PEV_LOST) {
 				pv_info("%s closed its connection: probing now", nv->name);
 				if (e->node == d->view.primary)
 					kick_others(d, now);
+				continue;
+			}
+			if (e->kind == PV_PEV_CHAIN) {
+				const PvLockRoot *roots;
+				int nroots = pv_prober_chain(d->prober, e->node, &roots);
+				pv_watch_chain(d, e->node, roots, nroots, now);
+				continue;
+			}
+			if (e->kind == PV_PEV_WRITE) {
+				pv_watch_health(d, e->node, now);
 				continue;
 			}
 			if (e->result == PV_PROBE_DOWN && e->previous != PV_PROBE_DOWN) {
@@ -935,6 +1036,7 @@ void pv_daemon_run(PvDaemon *d)
 			} else if (e->result == PV_PROBE_UNKNOWN && e->previous != PV_PROBE_UNKNOWN) {
 				pv_warn("could not ask %s: %s", nv->name, nv->obs.reason);
 			}
+			pv_watch_health(d, e->node, now);
 		}
 		if (nev > 0 || d->verifying)
 			evaluate(d, now);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "config/config.h"
+#include "core/health.h"
 #include "pgvigild/extension.h"
 #include "core/cluster.h"
 #include "journal/journal.h"
@@ -51,6 +52,20 @@ struct PvDaemon {
 	bool verify_pending[PV_MAX_NODES];
 	PvJournalSpan verify_span;
 
+	/* detection (watch.c): each node's health, the lock chains seen and acted on */
+	PvHealthReport health[PV_MAX_NODES];
+	bool health_known[PV_MAX_NODES];
+	int chain_pids[PV_MAX_NODES][20];
+	int chain_npids[PV_MAX_NODES];
+	int64_t chain_since_ms[PV_MAX_NODES];
+	struct {
+		int pid;
+		int action;
+		int64_t at_ms;
+	} lock_acted[32];
+	int64_t suspect_since_ms;  /* the primary's first failed probe of the current streak */
+	bool partition_journaled;
+
 	/* extensions (extension.h): state per entry of pv_extensions, NULL when disabled */
 	void *ext_state[PV_MAX_EXTENSIONS];
 };
@@ -66,6 +81,12 @@ PvStatus pv_daemon_init(PvDaemon *d, PvConfig *cfg, PvJournal *journal, int list
                         int signal_fd, PvError *err) PV_MUSTCHECK;
 void pv_daemon_run(PvDaemon *d);
 void pv_daemon_fini(PvDaemon *d);
+
+/* watch.c: health transitions, lock chains and the lock ladder, blips. */
+void pv_watch_health(PvDaemon *d, int node, int64_t now_ms);
+void pv_watch_chain(PvDaemon *d, int node, const PvLockRoot *roots, int nroots, int64_t now_ms);
+PvHealthPolicy pv_watch_health_policy(const PvConfig *cfg);
+PvLockPolicy pv_watch_lock_policy(const PvConfig *cfg);
 
 /* Builds the view's static part (names, hosts, priorities) from cfg; keeps state by name. */
 void pv_daemon_build_view(PvClusterView *view, const PvConfig *cfg);

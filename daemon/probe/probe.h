@@ -1,11 +1,17 @@
 /*
- * probe: what pgvigil asks each node every interval, and how the answer (or the failure to
- * get one) becomes a PvNodeObs for core/.
+ * probe: what pgvigil asks each node, and how the answers (or the failure to get one) become
+ * observations for core/.
  *
- * One statement, one round trip, valid on a primary and on a standby.  Failures are sorted
- * into DOWN (the server is not there: refused, reset, closed, timed out, shutting down) and
- * UNKNOWN (it is there but would not answer us: too many clients, authentication, a missing
- * database, a query error).  "Could not ask" never becomes DOWN.
+ * Every interval, one statement valid on a primary and on a standby (status, LSNs, WAL
+ * receiver, saturation and lock-wait counts: the cheap "stage 1" that never touches the lock
+ * manager), followed on a standby by a read of its copy of the heartbeat row.  On the primary,
+ * a heartbeat upsert (its duration is the commit latency).  While sessions wait on locks past
+ * the threshold, the chain query ("stage 2": root blockers, how many wait behind each) at most
+ * every PV_PROBE_CHAIN_INTERVAL_MS.
+ *
+ * Failures are sorted into DOWN (the server is not there: refused, reset, closed, timed out,
+ * shutting down) and UNKNOWN (it is there but would not answer us: too many clients,
+ * authentication, a missing database, a query error).  "Could not ask" never becomes DOWN.
  */
 #ifndef PV_PROBE_PROBE_H
 #define PV_PROBE_PROBE_H
@@ -13,13 +19,31 @@
 #include <libpq-fe.h>
 
 #include "core/cluster.h"
+#include "core/health.h"
+
+#define PV_PROBE_CHAIN_INTERVAL_MS 2000
+#define PV_PROBE_MAX_ROOTS 20
 
 extern const char *const pv_probe_sql;
+/* pv_probe_sql followed by the standby's heartbeat read (two results). */
+extern const char *const pv_probe_sql_with_heartbeat;
+/* Creates the pgvigil schema and heartbeat table if missing. */
+extern const char *const pv_probe_heartbeat_ddl;
+/* The root blockers (at most PV_PROBE_MAX_ROOTS, most blocking first). */
+extern const char *const pv_probe_chain_sql;
 
-/* Fills obs from a successful probe result; false (and obs->reason) if it is malformed. */
+/* Fills obs from a successful status result; false (and obs->reason) if it is malformed. */
 bool pv_probe_parse(const PGresult *res, PvNodeObs *obs);
+/* The heartbeat read's result: the seq, or -1. */
+int64_t pv_probe_parse_heartbeat(const PGresult *res);
+/* The upsert statement for seq (writes into buf). */
+void pv_probe_heartbeat_sql(int64_t seq, char *buf, size_t size);
+/* Rows of pv_probe_chain_sql into roots; returns how many. */
+int pv_probe_parse_chain(const PGresult *res, PvLockRoot *roots, int max);
 
 /* DOWN or UNKNOWN for a failed probe, from libpq's message and the SQLSTATE (may be ""). */
 PvProbeResult pv_probe_classify_failure(const char *message, const char *sqlstate, bool timed_out);
+/* Was the failure a refusal for too many clients? */
+bool pv_probe_is_saturation(const char *message, const char *sqlstate);
 
 #endif

@@ -4,14 +4,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "io/pgconn.h"
 #include "probe/probe.h"
 
+#define PV_HB_RING 256
+
+typedef enum { PH_IDLE, PH_STATUS, PH_CHAIN } StatusPhase;
+
 typedef struct {
-	PvPgConn *conn;
+	PvPgConn *conn;     /* status and chain */
+	PvPgConn *hb;       /* heartbeat writes (primary only) */
+	StatusPhase phase;
+	bool hb_running;
+	bool hb_with_ddl;
+	int64_t hb_started_ms;
+	int64_t hb_seq;
 	int64_t next_ms;
 	int64_t started_ms;
-	bool running;
+	int64_t last_chain_ms;
+	bool expect_heartbeat_read;
+	PvLockRoot roots[PV_PROBE_MAX_ROOTS];
+	int nroots;
 } ProberNode;
 
 struct PvProber {
@@ -19,7 +33,14 @@ struct PvProber {
 	int interval_ms;
 	int timeout_ms;
 	int retry_ms;
+	bool heartbeat;
+	int write_timeout_ms;
+	int lock_threshold_ms;
 	ProberNode nodes[PV_MAX_NODES];
+	/* the heartbeats written: seq and when it committed, for the standbys' freshness */
+	int64_t hb_seq[PV_HB_RING];
+	int64_t hb_at[PV_HB_RING];
+	int hb_pos, hb_count;
 };
 
 PvProber *pv_prober_new(const PvConfig *cfg, int64_t now_ms)
@@ -29,11 +50,16 @@ PvProber *pv_prober_new(const PvConfig *cfg, int64_t now_ms)
 	p->interval_ms = cfg->probe_interval_ms;
 	p->timeout_ms = cfg->probe_timeout_ms;
 	p->retry_ms = cfg->probe_retry_interval_ms;
+	p->heartbeat = cfg->probe_heartbeat != 0;
+	p->write_timeout_ms = cfg->probe_write_timeout_ms;
+	p->lock_threshold_ms = cfg->locks_wait_threshold_ms;
 	for (int i = 0; i < p->n; i++) {
 		/* the server gives up a little before our hard deadline, so a slow server says so */
 		int server_timeout = cfg->probe_timeout_ms * 9 / 10;
 		p->nodes[i].conn = pv_pgconn_new(cfg->nodes[i].conninfo, PV_PGC_KIND_POSTGRES,
 		                                 server_timeout > 0 ? server_timeout : 1);
+		p->nodes[i].hb = pv_pgconn_new(cfg->nodes[i].conninfo, PV_PGC_KIND_POSTGRES,
+		                               cfg->probe_write_timeout_ms);
 		p->nodes[i].next_ms = now_ms;
 	}
 	return p;
@@ -43,23 +69,28 @@ void pv_prober_free(PvProber *p)
 {
 	if (!p)
 		return;
-	for (int i = 0; i < p->n; i++)
+	for (int i = 0; i < p->n; i++) {
 		pv_pgconn_free(p->nodes[i].conn);
+		pv_pgconn_free(p->nodes[i].hb);
+	}
 	free(p);
 }
 
 int pv_prober_pollfds(PvProber *p, struct pollfd *fds, int *owner, int max)
 {
 	int k = 0;
-	for (int i = 0; i < p->n && k < max; i++) {
-		short events = 0;
-		int fd = pv_pgconn_pollfd(p->nodes[i].conn, &events);
-		if (fd < 0)
-			continue;
-		fds[k].fd = fd;
-		fds[k].events = events;
-		fds[k].revents = 0;
-		owner[k++] = i;
+	for (int i = 0; i < p->n; i++) {
+		PvPgConn *conns[2] = {p->nodes[i].conn, p->nodes[i].hb};
+		for (int c = 0; c < 2 && k < max; c++) {
+			short events = 0;
+			int fd = pv_pgconn_pollfd(conns[c], &events);
+			if (fd < 0)
+				continue;
+			fds[k].fd = fd;
+			fds[k].events = events;
+			fds[k].revents = 0;
+			owner[k++] = i * 2 + c;
+		}
 	}
 	return k;
 }
@@ -69,9 +100,11 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 	int64_t next = now_ms + 60000;
 	for (int i = 0; i < p->n; i++) {
 		const ProberNode *pn = &p->nodes[i];
-		int64_t t = pn->running ? pv_pgconn_deadline(pn->conn) : pn->next_ms;
+		int64_t t = pn->phase != PH_IDLE ? pv_pgconn_deadline(pn->conn) : pn->next_ms;
 		if (t < next)
 			next = t;
+		if (pn->hb_running && pv_pgconn_deadline(pn->hb) < next)
+			next = pv_pgconn_deadline(pn->hb);
 	}
 	return next > now_ms ? (int)(next - now_ms) : 0;
 }
@@ -79,31 +112,62 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 void pv_prober_kick(PvProber *p, int node, int64_t now_ms)
 {
 	for (int i = 0; i < p->n; i++)
-		if ((node < 0 || node == i) && !p->nodes[i].running)
+		if ((node < 0 || node == i) && p->nodes[i].phase == PH_IDLE)
 			p->nodes[i].next_ms = now_ms;
 }
 
-static void record(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, int confirm,
-                   PvClusterView *view, PvProbeEvent *out)
+int pv_prober_chain(const PvProber *p, int node, const PvLockRoot **roots)
+{
+	*roots = p->nodes[node].roots;
+	return p->nodes[node].nroots;
+}
+
+/* Age of the heartbeat seq (as replayed by a standby), by our clock; -1 unknown. */
+static int64_t heartbeat_age(const PvProber *p, int64_t seq, int64_t now_ms)
+{
+	if (seq < 0 || p->hb_count == 0)
+		return -1;
+	int64_t oldest_at = -1;
+	for (int k = 0; k < p->hb_count; k++) {
+		int idx = (p->hb_pos - 1 - k + PV_HB_RING) % PV_HB_RING;
+		if (p->hb_seq[idx] == seq)
+			return now_ms - p->hb_at[idx];
+		oldest_at = p->hb_at[idx];
+	}
+	/* older than anything we remember (or written by another daemon): at least this old */
+	int64_t newest_seq = p->hb_seq[(p->hb_pos - 1 + PV_HB_RING) % PV_HB_RING];
+	if (seq > newest_seq)
+		return 0;
+	return now_ms - oldest_at;
+}
+
+static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
+                          PvClusterView *view, PvProbeEvent *out)
 {
 	ProberNode *pn = &p->nodes[i];
 	PvNodeView *nv = &view->nodes[i];
 	PvNodeObs *o = &nv->obs;
 
+	out->kind = PV_PEV_STATUS;
 	out->node = i;
 	out->previous = o->result;
-	out->lost = false;
-	pn->running = false;
 	o->latency_ms = now_ms - pn->started_ms;
 	o->at_ms = now_ms;
 	if (ev == PV_PGC_DONE) {
-		PGresult *r = pv_pgconn_take_result(pn->conn);
+		PGresult *r = pv_pgconn_take_result_at(pn->conn, 0);
 		PvNodeObs fresh = *o;
 		if (pv_probe_parse(r, &fresh)) {
 			fresh.latency_ms = o->latency_ms;
 			fresh.at_ms = now_ms;
+			fresh.heartbeat_seq = -1;
+			if (pn->expect_heartbeat_read && pv_pgconn_nresults(pn->conn) > 1) {
+				PGresult *h = pv_pgconn_take_result_at(pn->conn, 1);
+				fresh.heartbeat_seq = pv_probe_parse_heartbeat(h);
+				PQclear(h);
+			}
 			*o = fresh;
 			nv->consecutive_failures = 0;
+			nv->heartbeat_age_ms = o->in_recovery ? heartbeat_age(p, o->heartbeat_seq, now_ms) : 0;
 		} else {
 			o->result = PV_PROBE_UNKNOWN;
 			snprintf(o->reason, sizeof o->reason, "%s", fresh.reason);
@@ -111,19 +175,85 @@ static void record(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, int confir
 		PQclear(r);
 	} else {
 		/* keep the last known LSNs: they bound what a failover may lose */
-		o->result = pv_probe_classify_failure(pv_pgconn_error(pn->conn),
-		                                      pv_pgconn_sqlstate(pn->conn),
-		                                      pv_pgconn_timed_out(pn->conn));
-		snprintf(o->reason, sizeof o->reason, "%s", pv_pgconn_error(pn->conn));
+		const char *msg = pv_pgconn_error(pn->conn), *state = pv_pgconn_sqlstate(pn->conn);
+		o->result = pv_probe_classify_failure(msg, state, pv_pgconn_timed_out(pn->conn));
+		o->refused_saturated = pv_probe_is_saturation(msg, state);
+		snprintf(o->reason, sizeof o->reason, "%s", msg);
 		if (o->result == PV_PROBE_DOWN) {
 			if (nv->consecutive_failures++ == 0)
 				nv->down_since_ms = now_ms;
 		}
 	}
 	out->result = o->result;
-	bool confirming = o->result != PV_PROBE_UP && nv->consecutive_failures < confirm;
-	pn->next_ms = now_ms + (confirming || o->result == PV_PROBE_UNKNOWN ? p->retry_ms
-	                                                                    : p->interval_ms);
+}
+
+static void schedule_next(PvProber *p, int i, const PvClusterView *view, int confirm, int64_t now_ms)
+{
+	const PvNodeView *nv = &view->nodes[i];
+	bool confirming = nv->obs.result != PV_PROBE_UP && nv->consecutive_failures < confirm;
+	p->nodes[i].next_ms =
+		now_ms + (confirming || nv->obs.result == PV_PROBE_UNKNOWN ? p->retry_ms : p->interval_ms);
+	p->nodes[i].phase = PH_IDLE;
+}
+
+static void finish_write(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, PvClusterView *view)
+{
+	ProberNode *pn = &p->nodes[i];
+	PvNodeView *nv = &view->nodes[i];
+	pn->hb_running = false;
+	if (ev == PV_PGC_DONE) {
+		int64_t ms = now_ms - pn->hb_started_ms;
+		memmove(nv->commit_ms + 1, nv->commit_ms, sizeof nv->commit_ms[0] * (PV_COMMIT_SAMPLES - 1));
+		nv->commit_ms[0] = ms;
+		if (nv->ncommit < PV_COMMIT_SAMPLES)
+			nv->ncommit++;
+		nv->write = PV_WRITE_OK;
+		nv->write_error[0] = '\0';
+		nv->write_blocked_by_lock = false;
+		nv->write_failing_since_ms = 0;
+		p->hb_seq[p->hb_pos] = pn->hb_seq;
+		p->hb_at[p->hb_pos] = now_ms;
+		p->hb_pos = (p->hb_pos + 1) % PV_HB_RING;
+		if (p->hb_count < PV_HB_RING)
+			p->hb_count++;
+		PGresult *r;
+		while ((r = pv_pgconn_take_result(pn->hb)) != NULL)
+			PQclear(r);
+	} else {
+		const char *state = pv_pgconn_sqlstate(pn->hb);
+		if (nv->write != PV_WRITE_FAILED || !nv->write_failing_since_ms)
+			nv->write_failing_since_ms = pn->hb_started_ms ? pn->hb_started_ms : now_ms;
+		nv->write = PV_WRITE_FAILED;
+		nv->write_blocked_by_lock = strcmp(state, "55P03") == 0;
+		if (pv_pgconn_timed_out(pn->hb))
+			snprintf(nv->write_error, sizeof nv->write_error, "no commit within %d ms",
+			         p->write_timeout_ms);
+		else
+			snprintf(nv->write_error, sizeof nv->write_error, "%s", pv_pgconn_error(pn->hb));
+		if (strcmp(state, "25006") == 0) {
+			/* read-only: not a primary after all; the status probe will say so */
+			nv->write = PV_WRITE_NONE;
+			nv->write_failing_since_ms = 0;
+		}
+	}
+}
+
+static void start_heartbeat(PvProber *p, int i, const PvNodeView *nv, int64_t now_ms)
+{
+	ProberNode *pn = &p->nodes[i];
+	char sql[512];
+	PvBuf b = {0};
+	pn->hb_seq = pv_clock_wall_us() / 1000;
+	pv_probe_heartbeat_sql(pn->hb_seq, sql, sizeof sql);
+	if (!nv->obs.has_heartbeat_table)
+		pv_buf_printf(&b, "%s; %s", pv_probe_heartbeat_ddl, sql);
+	else
+		pv_buf_puts(&b, sql);
+	pn->hb_running = true;
+	pn->hb_started_ms = now_ms;
+	/* the server's statement_timeout is write_timeout; the hard stop comes a little later */
+	pv_pgconn_start(pn->hb, b.data, now_ms + p->write_timeout_ms + 500, now_ms);
+	pv_buf_free(&b);
 }
 
 int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int nfds,
@@ -131,43 +261,83 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
                    PvProbeEvent *events, int max)
 {
 	int nev = 0;
-	short revents[PV_MAX_NODES] = {0};
+	short revents[PV_MAX_NODES * 2] = {0};
 
 	for (int k = 0; k < nfds; k++)
 		revents[owner[k]] |= fds[k].revents;
 	for (int i = 0; i < p->n; i++) {
 		ProberNode *pn = &p->nodes[i];
-		PvPgcEvent ev = pv_pgconn_step(pn->conn, revents[i], now_ms);
-		if (ev == PV_PGC_LOST && !pn->running) {
+
+		/* heartbeat connection */
+		PvPgcEvent hev = pv_pgconn_step(pn->hb, revents[i * 2 + 1], now_ms);
+		if (pn->hb_running && (hev == PV_PGC_DONE || hev == PV_PGC_FAILED || hev == PV_PGC_LOST)) {
+			finish_write(p, i, hev == PV_PGC_LOST ? PV_PGC_FAILED : hev, now_ms, view);
+			if (nev < max)
+				events[nev++] = (PvProbeEvent){.kind = PV_PEV_WRITE, .node = i};
+		}
+
+		/* status connection */
+		PvPgcEvent ev = pv_pgconn_step(pn->conn, revents[i * 2], now_ms);
+		if (ev == PV_PGC_LOST && pn->phase == PH_IDLE) {
 			pn->next_ms = now_ms; /* the server hung up on us: look now */
-			if (nev < max) {
-				events[nev].node = i;
-				events[nev].result = view->nodes[i].obs.result;
-				events[nev].previous = view->nodes[i].obs.result;
-				events[nev++].lost = true;
-			}
+			if (nev < max)
+				events[nev++] = (PvProbeEvent){.kind = PV_PEV_LOST, .node = i,
+				                               .result = view->nodes[i].obs.result,
+				                               .previous = view->nodes[i].obs.result};
 			continue;
 		}
-		if (pn->running && (ev == PV_PGC_DONE || ev == PV_PGC_FAILED || ev == PV_PGC_LOST)) {
+		if (pn->phase == PH_IDLE || !(ev == PV_PGC_DONE || ev == PV_PGC_FAILED || ev == PV_PGC_LOST))
+			continue;
+		if (ev == PV_PGC_LOST)
+			ev = PV_PGC_FAILED;
+		if (pn->phase == PH_STATUS) {
 			PvProbeEvent tmp;
-			record(p, i, ev == PV_PGC_LOST ? PV_PGC_FAILED : ev, now_ms, confirm_failures, view,
-			       &tmp);
+			finish_status(p, i, ev, now_ms, view, &tmp);
 			if (nev < max)
 				events[nev++] = tmp;
+			const PvNodeObs *o = &view->nodes[i].obs;
+			if (o->result == PV_PROBE_UP && o->lock_waiters > 0 &&
+			    o->oldest_lock_wait_ms >= p->lock_threshold_ms &&
+			    now_ms - pn->last_chain_ms >= PV_PROBE_CHAIN_INTERVAL_MS) {
+				pn->phase = PH_CHAIN;
+				pn->last_chain_ms = now_ms;
+				int budget = p->timeout_ms > 2000 ? p->timeout_ms : 2000;
+				pv_pgconn_start(pn->conn, pv_probe_chain_sql, now_ms + budget, now_ms);
+			} else {
+				if (o->result == PV_PROBE_UP && o->lock_waiters == 0)
+					pn->nroots = 0;
+				schedule_next(p, i, view, confirm_failures, now_ms);
+			}
+		} else if (pn->phase == PH_CHAIN) {
+			if (ev == PV_PGC_DONE) {
+				PGresult *r = pv_pgconn_take_result(pn->conn);
+				pn->nroots = pv_probe_parse_chain(r, pn->roots, PV_PROBE_MAX_ROOTS);
+				PQclear(r);
+				if (nev < max)
+					events[nev++] = (PvProbeEvent){.kind = PV_PEV_CHAIN, .node = i};
+			}
+			schedule_next(p, i, view, confirm_failures, now_ms);
 		}
 	}
 	for (int i = 0; i < p->n; i++) {
 		ProberNode *pn = &p->nodes[i];
-		if (pn->running || now_ms < pn->next_ms)
+		if (pn->phase != PH_IDLE || now_ms < pn->next_ms)
 			continue;
-		pn->running = true;
+		const PvNodeView *nv = &view->nodes[i];
+		/* the heartbeat goes with the status probe, on the node last seen as a primary */
+		if (p->heartbeat && !pn->hb_running && nv->obs.result == PV_PROBE_UP && !nv->obs.in_recovery)
+			start_heartbeat(p, i, nv, now_ms);
+		pn->phase = PH_STATUS;
 		pn->started_ms = now_ms;
-		pv_pgconn_start(pn->conn, pv_probe_sql, now_ms + p->timeout_ms, now_ms);
+		pn->expect_heartbeat_read = nv->obs.in_recovery && nv->obs.has_heartbeat_table;
+		pv_pgconn_start(pn->conn, pn->expect_heartbeat_read ? pv_probe_sql_with_heartbeat : pv_probe_sql,
+		                now_ms + p->timeout_ms, now_ms);
 		/* a connection that could not even start fails right here */
 		PvPgcEvent ev = pv_pgconn_step(pn->conn, 0, now_ms);
 		if (ev == PV_PGC_FAILED) {
 			PvProbeEvent tmp;
-			record(p, i, ev, now_ms, confirm_failures, view, &tmp);
+			finish_status(p, i, ev, now_ms, view, &tmp);
+			schedule_next(p, i, view, confirm_failures, now_ms);
 			if (nev < max)
 				events[nev++] = tmp;
 		}

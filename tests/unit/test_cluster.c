@@ -170,31 +170,31 @@ static void test_manual(void **state)
 	int prio[] = {100, 100, 100};
 
 	build(&v, "PSS", lsn, prio, 0, 0);
-	pv_core_decide_manual(&v, 2, &d);
+	pv_core_decide_manual(&v, 2, 0, &d);
 	assert_int_equal(d.verdict, PV_VERDICT_HEALTHY); /* refused: primary answers */
 	assert_non_null(strstr(d.reason, "second primary"));
 
 	build(&v, "Dss", lsn, prio, 0, 1);
-	pv_core_decide_manual(&v, 2, &d);
+	pv_core_decide_manual(&v, 2, 0, &d);
 	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
 	assert_int_equal(d.winner, 2);
 
 	/* target behind another standby: refused */
 	uint64_t lsn2[] = {10, 9, 5};
 	build(&v, "Dss", lsn2, prio, 0, 1);
-	pv_core_decide_manual(&v, 2, &d);
+	pv_core_decide_manual(&v, 2, 0, &d);
 	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
 	assert_non_null(strstr(d.reason, "behind"));
 
 	/* target with priority 0: refused */
 	int prio0[] = {100, 100, 0};
 	build(&v, "Dss", lsn, prio0, 0, 1);
-	pv_core_decide_manual(&v, 2, &d);
+	pv_core_decide_manual(&v, 2, 0, &d);
 	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
 
 	/* no known primary: refused */
 	build(&v, "Dss", lsn, prio, -1, 0);
-	pv_core_decide_manual(&v, -1, &d);
+	pv_core_decide_manual(&v, -1, 0, &d);
 	assert_int_equal(d.verdict, PV_VERDICT_UNKNOWN_PRIMARY);
 }
 
