@@ -415,6 +415,10 @@ synchronous_commit = on
 # A repointed or orphaned walreceiver retries every second instead of every 5 s.
 wal_retrieve_retry_interval = 1s
 wal_receiver_status_interval = 1s
+# What pgvigil's docs recommend: a standby pings an idle primary every 2.5 s, so one that heard
+# nothing for longer (failover.standby_stale_ms = 0: 3.5 s) has lost it, and gives up on a
+# frozen primary after 5 s.
+wal_receiver_timeout = 5s
 log_line_prefix = '%m [%p] %q%a '
 log_min_messages = info
 EOF
