@@ -263,6 +263,26 @@ _cl_drop_shm() {
 
 # cluster_kill NODE: SIGKILL, no shutdown: the postmaster and all its children (n0 n1 n2), or
 # PgBouncer.  Returns once every killed process is gone.
+# cluster_freeze NODE / cluster_thaw NODE: SIGSTOP / SIGCONT the postmaster and every child, by
+# pid (backends setsid(), so a process-group signal misses them): a hung server, not a dead one.
+cluster_freeze() {
+	local pm kids
+	pm=$(cluster_postmaster_pid "$1") || return 1
+	kids=$(pgrep -P "$pm" | tr '\n' ' ')
+	local t=${EPOCHREALTIME//[.,]/}
+	echo "${t}000" >"$CL_DIR/freeze.ns"
+	# shellcheck disable=SC2086
+	kill -STOP "$pm" $kids
+}
+
+cluster_thaw() {
+	local pm kids
+	pm=$(cluster_postmaster_pid "$1") || return 1
+	kids=$(pgrep -P "$pm" | tr '\n' ' ')
+	# shellcheck disable=SC2086
+	kill -CONT "$pm" $kids
+}
+
 cluster_kill() {
 	local node=$1 pm
 	case $node in

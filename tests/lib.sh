@@ -170,9 +170,27 @@ _t_debug_tail() {
 	cluster_status 2>/dev/null | sed 's/^/# /'
 }
 
+# t_bg CMD...: runs CMD in the background in its own process group; the cleanup kills the group
+# (a test's helper sessions and loops never outlive it).  Sets T_BG_LAST to its pid.
+T_BG_PIDS=()
+t_bg() {
+	setsid "$@" </dev/null >/dev/null 2>&1 &
+	T_BG_LAST=$!
+	T_BG_PIDS+=("$T_BG_LAST")
+}
+
+# t_bg_stop PID: kills a t_bg group now.
+t_bg_stop() {
+	kill -KILL -- "-$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
 _t_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	local p
+	for p in "${T_BG_PIDS[@]}"; do t_bg_stop "$p"; done
 	if ((rc != 0 || T_FAILED > 0)); then
 		_t_debug_tail
 		((rc == 0)) && rc=1

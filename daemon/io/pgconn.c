@@ -216,6 +216,12 @@ int pv_pgconn_pollfd(const PvPgConn *c, short *events)
 	return PQsocket(c->conn);
 }
 
+static void ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PvPgcEvent drain(PvPgConn *c)
 {
 	while (!PQisBusy(c->conn)) {
@@ -271,6 +277,8 @@ PvPgcEvent pv_pgconn_step(PvPgConn *c, short revents, int64_t now_ms)
 		if (c->poll_status == PGRES_POLLING_FAILED)
 			return fail(c, NULL);
 		if (c->poll_status == PGRES_POLLING_OK) {
+			/* NOTICEs ("already exists, skipping") are not ours to print */
+			PQsetNoticeProcessor(c->conn, ignore_notice, NULL);
 			if (PQsetnonblocking(c->conn, 1) != 0)
 				return fail(c, NULL);
 			c->state = ST_IDLE;

@@ -21,6 +21,7 @@ static const struct {
 	 "incident list [--json] | incident show ID [--json] | incident open --reason TEXT | "
 	 "incident close ID [--reason TEXT]"},
 	{"check-config", pv_cmd_check_config, "check-config"},
+	{"ssh-check", pv_cmd_ssh_check, "ssh-check [--connect-only] [NODE]"},
 };
 
 int pv_cli_fail(int status, const char *fmt, ...)
