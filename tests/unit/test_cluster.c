@@ -228,6 +228,68 @@ static void test_lsn(void **state)
 	assert_false(pv_lsn_parse(NULL, &l));
 }
 
+static void test_wedged_and_locked(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	PvDecision d;
+	uint64_t lsn[] = {10, 10, 10};
+	int prio[] = {100, 100, 100};
+	PvPolicy p = {.confirm_failures = 3, .automatic = true, .wedged_after_ms = 10000,
+	              .locks_failover_after_ms = 0, .now_ms = 20000};
+	build(&v, "PSS", lsn, prio, 0, 0);
+	v.nodes[0].write = PV_WRITE_FAILED;
+	v.nodes[0].write_failing_since_ms = 15000; /* 5 s */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_WEDGED);
+	v.nodes[0].write_failing_since_ms = 9000; /* 11 s: past wedged_after */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	assert_int_equal(d.winner, 1);
+	p.automatic = false;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_MANUAL_REQUIRED);
+	p.automatic = true;
+	p.wedged_after_ms = 0; /* never */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_WEDGED);
+	/* blocked by a lock: locks.failover_after_ms (0 = never) decides, not wedged_after */
+	p.wedged_after_ms = 10000;
+	v.nodes[0].write_blocked_by_lock = true;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_LOCKED);
+	p.locks_failover_after_ms = 5000;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+}
+
+static void test_stale_standby_does_not_see(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	PvDecision d;
+	uint64_t lsn[] = {10, 9, 9};
+	int prio[] = {100, 100, 100};
+	PvPolicy p = {.confirm_failures = 3, .automatic = true};
+	build(&v, "DSS", lsn, prio, 0, 3);
+	for (int i = 1; i <= 2; i++) {
+		v.nodes[i].obs.wal_receiver_timeout_ms = 5000;
+		v.nodes[i].obs.since_last_msg_ms = 2000; /* heard from it 2 s ago: still sees it */
+	}
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_STANDBYS_SEE_PRIMARY);
+	v.nodes[1].obs.since_last_msg_ms = 4000; /* past 5000/2 + 1000 */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_STANDBYS_SEE_PRIMARY); /* n2 still does */
+	v.nodes[2].obs.since_last_msg_ms = 4000;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	/* an explicit failover.standby_stale_ms overrides */
+	p.standby_stale_ms = 10000;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_STANDBYS_SEE_PRIMARY);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -246,6 +308,8 @@ int main(void)
 		cmocka_unit_test(test_manual),
 		cmocka_unit_test(test_find_primary),
 		cmocka_unit_test(test_lsn),
+		cmocka_unit_test(test_wedged_and_locked),
+		cmocka_unit_test(test_stale_standby_does_not_see),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests_name("core/cluster", tests, NULL, NULL);
