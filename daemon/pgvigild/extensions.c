@@ -4,6 +4,8 @@
  */
 #include "pgvigild/extension.h"
 
+#include "act/backup_ext.h"
+
 static const char *const event_names[] = {"incident-open", "promoted", "incident-close",
                                           "reloaded"};
 
@@ -14,5 +16,6 @@ const char *pv_daemon_event_name(PvDaemonEvent ev)
 }
 
 const PvExtension *const pv_extensions[] = {
+	&pv_backup_extension,
 	NULL,
 };

@@ -1,0 +1,752 @@
+/*
+ * backup_catalog: the catalog files of backup.directory, locations and programs, retention and
+ * the choice of a backup for a restore target (see backup.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "act/backup.h"
+#include "common/fileio.h"
+#include "core/cluster.h"
+
+static const char *const status_names[] = {"verified", "unverified", "failed", "partial",
+                                           "incomplete"};
+
+const char *pv_backup_status_name(PvBackupStatus s)
+{
+	return ((int)s >= 0 && (size_t)s < sizeof status_names / sizeof status_names[0])
+	           ? status_names[s]
+	           : "unknown";
+}
+
+int pv_backup_status_parse(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof status_names / sizeof status_names[0]; i++)
+		if (strcmp(name, status_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+bool pv_backup_status_good(PvBackupStatus s)
+{
+	return s == PV_BACKUP_VERIFIED || s == PV_BACKUP_UNVERIFIED;
+}
+
+/* ---------------------------------------------------------------- locations and programs */
+
+char *pv_backup_directory(const PvConfig *cfg)
+{
+	if (cfg->backup_directory && *cfg->backup_directory)
+		return pv_xstrdup(cfg->backup_directory);
+	const char *j = cfg->journal_path;
+	const char *slash = strrchr(j, '/');
+	if (!slash)
+		return pv_xstrdup("backups");
+	if (slash == j)
+		return pv_xstrdup("/backups");
+	return pv_xasprintf("%.*s/backups", (int)(slash - j), j);
+}
+
+static bool executable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+PvStatus pv_backup_program(const char *bin_dir, const char *name, char *out, size_t size,
+                           PvError *err)
+{
+	if (bin_dir && *bin_dir) {
+		snprintf(out, size, "%s/%s", bin_dir, name);
+		if (executable(out))
+			return PV_OK;
+		return pv_error_set(err, PV_ERR_NOT_FOUND,
+		                    "%s: not found or not executable (backup.pg_bin_dir)", out);
+	}
+	const char *path = getenv("PATH");
+	char *copy = pv_xstrdup(path && *path ? path : "/usr/bin:/bin");
+	bool found = false;
+	for (char *save = NULL, *d = strtok_r(copy, ":", &save); d && !found;
+	     d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, size, "%s/%s", *d ? d : ".", name);
+		found = executable(out);
+	}
+	free(copy);
+	if (found)
+		return PV_OK;
+	/* Debian and Ubuntu keep the server's programs out of PATH */
+	DIR *dir = opendir("/usr/lib/postgresql");
+	long best = -1;
+	if (dir) {
+		for (struct dirent *de; (de = readdir(dir)) != NULL;) {
+			char *end;
+			long v = strtol(de->d_name, &end, 10);
+			if (end == de->d_name || *end || v <= best)
+				continue;
+			char p[512];
+			snprintf(p, sizeof p, "/usr/lib/postgresql/%ld/bin/%s", v, name);
+			if (executable(p))
+				best = v;
+		}
+		closedir(dir);
+	}
+	if (best >= 0) {
+		snprintf(out, size, "/usr/lib/postgresql/%ld/bin/%s", best, name);
+		return PV_OK;
+	}
+	return pv_error_set(
+	    err, PV_ERR_NOT_FOUND,
+	    "%s not found in PATH nor in /usr/lib/postgresql/*/bin (set backup.pg_bin_dir)", name);
+}
+
+char *pv_backup_restore_command(const PvConfig *cfg)
+{
+	if (cfg->backup_restore_command && *cfg->backup_restore_command)
+		return pv_xstrdup(cfg->backup_restore_command);
+	if (cfg->backup_archive_dir && *cfg->backup_archive_dir)
+		return pv_xasprintf("cp \"%s/%%f\" \"%%p\"", cfg->backup_archive_dir);
+	return NULL;
+}
+
+PvStatus pv_backup_mkdirs(const char *path, PvError *err)
+{
+	char *p = pv_xstrdup(path);
+	PvStatus st = PV_OK;
+	for (char *s = p + 1;; s++) {
+		bool last = *s == '\0';
+		if (*s != '/' && !last)
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+			st = pv_error_set(err, PV_ERR_IO, "%s: cannot create directory: %s", p,
+			                  strerror(errno));
+			break;
+		}
+		if (last)
+			break;
+		*s = '/';
+	}
+	struct stat sb;
+	if (st == PV_OK && (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+		st = pv_error_set(err, PV_ERR_IO, "%s: not a directory", path);
+	free(p);
+	return st;
+}
+
+static int64_t tree_bytes;
+
+static int tree_add(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)ftw;
+	if (flag == FTW_F && S_ISREG(sb->st_mode))
+		tree_bytes += (int64_t)sb->st_size;
+	return 0;
+}
+
+PvStatus pv_backup_tree_size(const char *path, int64_t *bytes, PvError *err)
+{
+	tree_bytes = 0;
+	if (nftw(path, tree_add, 32, FTW_PHYS) != 0)
+		return pv_error_set(err, PV_ERR_IO, "%s: cannot walk: %s", path, strerror(errno));
+	*bytes = tree_bytes;
+	return PV_OK;
+}
+
+static bool exists(const char *dir, const char *label, const char *suffix)
+{
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/%s%s", dir, label, suffix);
+	return lstat(p, &st) == 0;
+}
+
+void pv_backup_new_label(const char *dir, int64_t wall_us, char *out, size_t size)
+{
+	static const char *const suffixes[] = {"", ".partial", ".failed", ".deleting", ".json"};
+	char base[32];
+	time_t sec = (time_t)(wall_us / 1000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", &tm);
+	for (int n = 1;; n++) {
+		if (n == 1)
+			snprintf(out, size, "%s", base);
+		else
+			snprintf(out, size, "%s-%d", base, n);
+		bool taken = false;
+		for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && !taken; i++)
+			taken = exists(dir, out, suffixes[i]);
+		if (!taken)
+			return;
+	}
+}
+
+/* "YYYYMMDDTHHMMSSZ[-N]" -> microseconds; 0 when the label is not one. */
+static int64_t label_wall_us(const char *label)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	const char *end = strptime(label, "%Y%m%dT%H%M%SZ", &tm);
+	if (!end || (*end && *end != '-'))
+		return 0;
+	return (int64_t)timegm(&tm) * 1000000;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/* The text after "KEY: " on its own line, up to the end of the line, into out. */
+static bool label_field(const char *text, const char *key, char *out, size_t size)
+{
+	size_t kn = strlen(key);
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		if (len > kn + 1 && strncmp(line, key, kn) == 0 && line[kn] == ':' &&
+		    line[kn + 1] == ' ') {
+			size_t v = len - kn - 2;
+			if (v >= size)
+				v = size - 1;
+			memcpy(out, line + kn + 2, v);
+			out[v] = '\0';
+			return true;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+bool pv_backup_label_parse(const char *text, PvBackupLabel *out)
+{
+	char v[256], lsn[64], file[64];
+	memset(out, 0, sizeof *out);
+	if (!text)
+		return false;
+	/* START WAL LOCATION: 0/2000028 (file 000000010000000000000002) */
+	if (!label_field(text, "START WAL LOCATION", v, sizeof v) ||
+	    sscanf(v, "%63s (file %63[0-9A-F])", lsn, file) != 2 || strlen(file) != 24 ||
+	    !pv_lsn_parse(lsn, &out->start_lsn))
+		return false;
+	snprintf(out->start_wal, sizeof out->start_wal, "%s", file);
+	if (!label_field(text, "CHECKPOINT LOCATION", v, sizeof v) ||
+	    !pv_lsn_parse(v, &out->checkpoint_lsn))
+		return false;
+	if (!label_field(text, "START TIMELINE", v, sizeof v))
+		return false;
+	char *end;
+	long tl = strtol(v, &end, 10);
+	if (end == v || *end || tl < 1 || tl > 0x7fffffff)
+		return false;
+	out->timeline = (int)tl;
+	label_field(text, "LABEL", out->label, sizeof out->label);
+	label_field(text, "START TIME", out->start_time, sizeof out->start_time);
+	return true;
+}
+
+bool pv_backup_manifest_wal(const char *text, int *timeline, uint64_t *start, uint64_t *end)
+{
+	json_error_t jerr;
+	json_t *m = text ? json_loads(text, 0, &jerr) : NULL;
+	json_t *ranges = json_object_get(m, "WAL-Ranges");
+	bool ok = json_is_array(ranges) && json_array_size(ranges) > 0;
+	if (ok) {
+		json_t *first = json_array_get(ranges, 0);
+		json_t *last = json_array_get(ranges, json_array_size(ranges) - 1);
+		const char *s = json_string_value(json_object_get(first, "Start-LSN"));
+		const char *e = json_string_value(json_object_get(last, "End-LSN"));
+		json_t *tl = json_object_get(last, "Timeline");
+		ok = s && e && json_is_integer(tl) && json_integer_value(tl) > 0 &&
+		     pv_lsn_parse(s, start) && pv_lsn_parse(e, end);
+		if (ok)
+			*timeline = (int)json_integer_value(tl);
+	}
+	json_decref(m);
+	return ok;
+}
+
+/* ---------------------------------------------------------------- retention and choice */
+
+size_t pv_backup_retention(const PvBackupEntry *e, size_t n, int keep, bool *del)
+{
+	long newest_good = -1, newest_verified = -1;
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++) {
+		del[i] = false;
+		if (pv_backup_status_good(e[i].status))
+			newest_good = (long)i;
+		if (e[i].status == PV_BACKUP_VERIFIED)
+			newest_verified = (long)i;
+	}
+	int kept = 0;
+	for (size_t k = n; k-- > 0;) {
+		if (pv_backup_status_good(e[k].status)) {
+			if (kept < keep)
+				kept++;
+			else if ((long)k != newest_verified)
+				del[k] = true;
+		} else if ((long)k < newest_good) {
+			del[k] = true;
+		}
+		count += del[k];
+	}
+	return count;
+}
+
+long pv_backup_choose(const PvBackupEntry *e, size_t n, int timeline, uint64_t lsn,
+                      int64_t before_wall_us)
+{
+	for (size_t k = n; k-- > 0;) {
+		const PvBackupEntry *b = &e[k];
+		if (b->status != PV_BACKUP_VERIFIED)
+			continue;
+		if (before_wall_us > 0 &&
+		    (b->start_wall_us <= 0 || b->start_wall_us >= before_wall_us))
+			continue;
+		if (timeline > 0 && b->timeline > timeline)
+			continue;
+		if (lsn && (timeline <= 0 || b->timeline == timeline) &&
+		    (b->stop_lsn == 0 || b->stop_lsn > lsn))
+			continue;
+		return (long)k;
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------------- recovery settings */
+
+void pv_backup_conf_quote(PvBuf *b, const char *s)
+{
+	pv_buf_putc(b, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			pv_buf_puts(b, "''");
+		else if (*s == '\\')
+			pv_buf_puts(b, "\\\\");
+		else
+			pv_buf_putc(b, *s);
+	}
+	pv_buf_putc(b, '\'');
+}
+
+static void conf_line(PvBuf *b, const char *name, const char *value)
+{
+	pv_buf_printf(b, "%s = ", name);
+	pv_backup_conf_quote(b, value);
+	pv_buf_putc(b, '\n');
+}
+
+void pv_backup_render_recovery(const PvRecoverySettings *s, PvBuf *out)
+{
+	char num[32];
+	pv_buf_printf(out, "\n# --- pgvigil restore, %s: %s ---\n", s->stamp ? s->stamp : "",
+	              s->origin ? s->origin : "");
+	pv_buf_puts(out, "# a drill copy: it never archives, replicates or listens on TCP\n");
+	conf_line(out, "archive_mode", "off");
+	conf_line(out, "primary_conninfo", "");
+	conf_line(out, "primary_slot_name", "");
+	conf_line(out, "synchronous_standby_names", "");
+	conf_line(out, "listen_addresses", "");
+	conf_line(out, "cluster_name", "pgvigil-restore");
+	conf_line(out, "hot_standby", "on");
+	if (s->port > 0) {
+		snprintf(num, sizeof num, "%d", s->port);
+		conf_line(out, "port", num);
+	}
+	if (s->socket_dir)
+		conf_line(out, "unix_socket_directories", s->socket_dir);
+	if (s->restore_command && *s->restore_command)
+		conf_line(out, "restore_command", s->restore_command);
+	if (s->target_name)
+		conf_line(out, "recovery_target_name", s->target_name);
+	else if (s->target_lsn)
+		conf_line(out, "recovery_target_lsn", s->target_lsn);
+	else if (s->target_time)
+		conf_line(out, "recovery_target_time", s->target_time);
+	if (s->target_timeline > 0) {
+		snprintf(num, sizeof num, "%d", s->target_timeline);
+		conf_line(out, "recovery_target_timeline", num);
+	} else {
+		conf_line(out, "recovery_target_timeline", "latest");
+	}
+	if (s->target_name || s->target_lsn || s->target_time) {
+		conf_line(out, "recovery_target_inclusive", "on");
+		conf_line(out, "recovery_target_action", s->action ? s->action : "pause");
+	}
+}
+
+/* ---------------------------------------------------------------- backup.command */
+
+void pv_backup_argv_free(char **argv)
+{
+	for (char **a = argv; a && *a; a++)
+		free(*a);
+	free(argv);
+}
+
+PvStatus pv_backup_command_argv(const char *tmpl, const PvBackupVars *v, char ***argv, PvError *err)
+{
+	char **words = NULL;
+	size_t n = 0;
+	PvBuf w = {0};
+	bool in_word = false;
+	char quote = 0;
+	PvStatus st = PV_OK;
+
+	for (const char *p = tmpl;; p++) {
+		char c = *p;
+		if (c == '\0' || (!quote && (c == ' ' || c == '\t'))) {
+			if (quote) {
+				st = pv_error_set(err, PV_ERR_CONFIG,
+				                  "backup.command: unterminated %c quote", quote);
+				goto out;
+			}
+			if (in_word) {
+				words = pv_xrealloc(words, (n + 2) * sizeof *words);
+				words[n++] = pv_buf_steal(&w);
+				words[n] = NULL;
+				in_word = false;
+			}
+			if (c == '\0')
+				break;
+			continue;
+		}
+		in_word = true;
+		if (quote && c == quote) {
+			quote = 0;
+			continue;
+		}
+		if (!quote && (c == '\'' || c == '"')) {
+			quote = c;
+			continue;
+		}
+		if (c != '%') {
+			pv_buf_putc(&w, c);
+			continue;
+		}
+		char k = *++p;
+		switch (k) {
+		case 'd':
+			pv_buf_puts(&w, v->dir ? v->dir : "");
+			break;
+		case 'l':
+			pv_buf_puts(&w, v->label ? v->label : "");
+			break;
+		case 'c':
+			pv_buf_puts(&w, v->conninfo ? v->conninfo : "");
+			break;
+		case 'h':
+			pv_buf_puts(&w, v->host ? v->host : "");
+			break;
+		case 'p':
+			pv_buf_printf(&w, "%d", v->port);
+			break;
+		case 'n':
+			pv_buf_puts(&w, v->node ? v->node : "");
+			break;
+		case '%':
+			pv_buf_putc(&w, '%');
+			break;
+		case '\0':
+			st = pv_error_set(err, PV_ERR_CONFIG,
+			                  "backup.command: a lone %% at the end");
+			goto out;
+		default:
+			st = pv_error_set(
+			    err, PV_ERR_CONFIG,
+			    "backup.command: unknown placeholder %%%c (known: %%d %%l %%c %%h "
+			    "%%p %%n %%%%)",
+			    k);
+			goto out;
+		}
+	}
+	if (n == 0)
+		st = pv_error_set(err, PV_ERR_CONFIG, "backup.command is empty");
+out:
+	pv_buf_free(&w);
+	if (st != PV_OK) {
+		pv_backup_argv_free(words);
+		words = NULL;
+	}
+	*argv = words;
+	return st;
+}
+
+/* ---------------------------------------------------------------- catalog files */
+
+static void lsn_member(PvJson *j, const char *key, uint64_t lsn)
+{
+	char s[32];
+	if (!lsn) {
+		pv_json_null(j, key);
+		return;
+	}
+	pv_lsn_format(lsn, s, sizeof s);
+	pv_json_str(j, key, s);
+}
+
+static void str_or_null(PvJson *j, const char *key, const char *s)
+{
+	pv_json_str(j, key, s && *s ? s : NULL);
+}
+
+void pv_backup_entry_json(PvJson *j, const char *key, const PvBackupEntry *e)
+{
+	pv_json_obj_open(j, key);
+	pv_json_str(j, "label", e->label);
+	pv_json_str(j, "status", pv_backup_status_name(e->status));
+	pv_json_bool(j, "verified", e->status == PV_BACKUP_VERIFIED);
+	str_or_null(j, "method", e->method);
+	str_or_null(j, "trigger", e->trigger);
+	str_or_null(j, "incident", e->incident);
+	str_or_null(j, "node", e->node);
+	str_or_null(j, "source", e->source);
+	str_or_null(j, "start_ts", e->start_ts);
+	str_or_null(j, "stop_ts", e->stop_ts);
+	lsn_member(j, "start_lsn", e->start_lsn);
+	lsn_member(j, "stop_lsn", e->stop_lsn);
+	lsn_member(j, "checkpoint_lsn", e->checkpoint_lsn);
+	if (e->timeline)
+		pv_json_int(j, "timeline", e->timeline);
+	else
+		pv_json_null(j, "timeline");
+	str_or_null(j, "start_wal", e->start_wal);
+	str_or_null(j, "system_identifier", e->system_id);
+	if (e->size_bytes >= 0)
+		pv_json_int(j, "size_bytes", e->size_bytes);
+	else
+		pv_json_null(j, "size_bytes");
+	pv_json_int(j, "duration_ms", e->duration_ms);
+	pv_json_int(j, "copy_ms", e->copy_ms);
+	if (e->verify_ms >= 0)
+		pv_json_int(j, "verify_ms", e->verify_ms);
+	else
+		pv_json_null(j, "verify_ms");
+	str_or_null(j, "error", e->error);
+	pv_json_obj_close(j);
+}
+
+static void get_str(json_t *o, const char *key, char *out, size_t size)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	snprintf(out, size, "%s", s ? s : "");
+}
+
+static int64_t get_int(json_t *o, const char *key, int64_t dflt)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+static uint64_t get_lsn(json_t *o, const char *key)
+{
+	uint64_t v = 0;
+	const char *s = json_string_value(json_object_get(o, key));
+	if (!s || !pv_lsn_parse(s, &v))
+		return 0;
+	return v;
+}
+
+static bool valid_label(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n < PV_BACKUP_LABEL_MAX && s[0] != '.' &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+/* "2026-11-25T17:34:55.123456Z" -> microseconds, 0 when malformed. */
+static int64_t ts_wall_us(const char *ts)
+{
+	struct tm tm;
+	int us = 0;
+	memset(&tm, 0, sizeof tm);
+	const char *end = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		return 0;
+	if (*end == '.')
+		us = atoi(end + 1);
+	return (int64_t)timegm(&tm) * 1000000 + us;
+}
+
+bool pv_backup_entry_from_json(json_t *o, PvBackupEntry *e)
+{
+	memset(e, 0, sizeof *e);
+	get_str(o, "label", e->label, sizeof e->label);
+	if (!json_is_object(o) || !valid_label(e->label))
+		return false;
+	int s = pv_backup_status_parse(json_string_value(json_object_get(o, "status")));
+	e->status = s < 0 ? PV_BACKUP_INCOMPLETE : (PvBackupStatus)s;
+	get_str(o, "method", e->method, sizeof e->method);
+	get_str(o, "trigger", e->trigger, sizeof e->trigger);
+	get_str(o, "incident", e->incident, sizeof e->incident);
+	get_str(o, "node", e->node, sizeof e->node);
+	get_str(o, "source", e->source, sizeof e->source);
+	get_str(o, "start_ts", e->start_ts, sizeof e->start_ts);
+	get_str(o, "stop_ts", e->stop_ts, sizeof e->stop_ts);
+	e->start_wall_us = e->start_ts[0] ? ts_wall_us(e->start_ts) : label_wall_us(e->label);
+	e->start_lsn = get_lsn(o, "start_lsn");
+	e->stop_lsn = get_lsn(o, "stop_lsn");
+	e->checkpoint_lsn = get_lsn(o, "checkpoint_lsn");
+	e->timeline = (int)get_int(o, "timeline", 0);
+	get_str(o, "start_wal", e->start_wal, sizeof e->start_wal);
+	get_str(o, "system_identifier", e->system_id, sizeof e->system_id);
+	e->size_bytes = get_int(o, "size_bytes", -1);
+	e->duration_ms = get_int(o, "duration_ms", 0);
+	e->copy_ms = get_int(o, "copy_ms", 0);
+	e->verify_ms = get_int(o, "verify_ms", -1);
+	get_str(o, "error", e->error, sizeof e->error);
+	return true;
+}
+
+PvStatus pv_backup_catalog_write(const char *dir, const PvBackupEntry *e, PvError *err)
+{
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_backup_entry_json(&j, NULL, e);
+	pv_buf_putc(&b, '\n');
+	char *path = pv_xasprintf("%s/%s.json", dir, e->label);
+	PvStatus st = pv_file_write_atomic(path, b.data, b.len, 0600, err);
+	free(path);
+	pv_buf_free(&b);
+	return st;
+}
+
+static bool is_dir(const char *dir, const char *label, const char *suffix)
+{
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/%s%s", dir, label, suffix);
+	return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool ends_with(const char *s, const char *suffix, size_t *stem)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	if (n <= k || strcmp(s + n - k, suffix) != 0)
+		return false;
+	*stem = n - k;
+	return true;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const PvBackupEntry *x = a, *y = b;
+	if (x->start_wall_us != y->start_wall_us)
+		return x->start_wall_us < y->start_wall_us ? -1 : 1;
+	return strcmp(x->label, y->label);
+}
+
+static void add_entry(PvBackupEntry **list, size_t *n, const PvBackupEntry *e)
+{
+	*list = pv_xrealloc(*list, (*n + 1) * sizeof **list);
+	(*list)[(*n)++] = *e;
+}
+
+PvStatus pv_backup_catalog_list(const char *dir, PvBackupEntry **out, size_t *n, PvError *err)
+{
+	PvBackupEntry *list = NULL;
+	size_t count = 0;
+	*out = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return PV_OK;
+		return pv_error_set(err, PV_ERR_IO, "%s: cannot read backup directory: %s", dir,
+		                    strerror(errno));
+	}
+	/* catalog records first */
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		size_t stem;
+		if (!ends_with(de->d_name, ".json", &stem) || stem >= PV_BACKUP_LABEL_MAX)
+			continue;
+		char *path = pv_xasprintf("%s/%s", dir, de->d_name);
+		char *text = NULL;
+		PvBackupEntry e;
+		bool ok = false;
+		if (pv_file_read_all(path, &text, NULL, NULL) == PV_OK) {
+			json_error_t jerr;
+			json_t *o = json_loads(text, 0, &jerr);
+			ok = pv_backup_entry_from_json(o, &e) && strlen(e.label) == stem &&
+			     strncmp(e.label, de->d_name, stem) == 0;
+			json_decref(o);
+		}
+		free(text);
+		free(path);
+		if (!ok)
+			continue;
+		if (is_dir(dir, e.label, ""))
+			snprintf(e.dir, sizeof e.dir, "%s", "");
+		else if (is_dir(dir, e.label, ".failed"))
+			snprintf(e.dir, sizeof e.dir, "%s", ".failed");
+		else {
+			snprintf(e.dir, sizeof e.dir, "%s", "-");
+			if (pv_backup_status_good(e.status))
+				snprintf(e.error, sizeof e.error, "%s", "its directory is missing");
+			e.status = PV_BACKUP_INCOMPLETE;
+		}
+		add_entry(&list, &count, &e);
+	}
+	/* then directories without a record */
+	rewinddir(d);
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		PvBackupEntry e;
+		size_t stem = strlen(de->d_name);
+		const char *suffix = "";
+		if (de->d_name[0] == '.' || strstr(de->d_name, ".json") ||
+		    strstr(de->d_name, ".tmp.") || ends_with(de->d_name, ".deleting", &stem))
+			continue;
+		if (ends_with(de->d_name, ".partial", &stem))
+			suffix = ".partial";
+		else if (ends_with(de->d_name, ".failed", &stem))
+			suffix = ".failed";
+		else
+			stem = strlen(de->d_name);
+		if (stem >= PV_BACKUP_LABEL_MAX)
+			continue;
+		memset(&e, 0, sizeof e);
+		memcpy(e.label, de->d_name, stem);
+		if (!valid_label(e.label) || !is_dir(dir, e.label, suffix) ||
+		    pv_backup_catalog_find(list, count, e.label) >= 0)
+			continue;
+		e.status =
+		    *suffix == '.' && suffix[1] == 'p' ? PV_BACKUP_PARTIAL : PV_BACKUP_INCOMPLETE;
+		snprintf(e.dir, sizeof e.dir, "%s", suffix);
+		snprintf(e.error, sizeof e.error, "%s",
+		         e.status == PV_BACKUP_PARTIAL
+		             ? "being written, or left by an interrupted backup"
+		             : "no catalog record");
+		e.start_wall_us = label_wall_us(e.label);
+		e.size_bytes = -1;
+		e.verify_ms = -1;
+		add_entry(&list, &count, &e);
+	}
+	closedir(d);
+	if (count)
+		qsort(list, count, sizeof *list, entry_cmp);
+	*out = list;
+	*n = count;
+	return PV_OK;
+}
+
+long pv_backup_catalog_find(const PvBackupEntry *e, size_t n, const char *label)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i].label, label) == 0)
+			return (long)i;
+	return -1;
+}
+
+char *pv_backup_entry_path(const char *dir, const PvBackupEntry *e)
+{
+	if (strcmp(e->dir, "-") == 0)
+		return NULL;
+	return pv_xasprintf("%s/%s%s", dir, e->label, e->dir);
+}
