@@ -21,7 +21,9 @@ int pv_cmd_check_config(PvCli *cli, int argc, char **argv);
 int pv_cmd_status(PvCli *cli, int argc, char **argv);
 int pv_cmd_failover(PvCli *cli, int argc, char **argv);
 int pv_cmd_incident(PvCli *cli, int argc, char **argv);
+int pv_cmd_locks(PvCli *cli, int argc, char **argv);
 int pv_cmd_ssh_check(PvCli *cli, int argc, char **argv);
+int pv_cmd_journal(PvCli *cli, int argc, char **argv);
 
 /* Prints "pgvigil: MESSAGE" on stderr; returns status for `return pv_cli_fail(2, ...)`. */
 int pv_cli_fail(int status, const char *fmt, ...) PV_PRINTF(2, 3);

@@ -90,8 +90,8 @@ static void print_table(json_t *st)
 	const char *inc = str_or(st, "incident", NULL);
 	if (inc)
 		printf("  incident %s", inc);
-	printf("\n%-12s %-22s %-9s %-8s %-14s %-12s %s\n", "NODE", "ROLE", "REACHABLE", "TIMELINE",
-	       "LSN", "LAG", "NOTE");
+	printf("\n%-12s %-22s %-10s %-9s %-8s %-14s %-12s %s\n", "NODE", "ROLE", "HEALTH", "REACHABLE",
+	       "TIMELINE", "LSN", "LAG", "NOTE");
 	size_t i;
 	json_t *n;
 	json_array_foreach(json_object_get(st, "nodes"), i, n)
@@ -105,14 +105,20 @@ static void print_table(json_t *st)
 			snprintf(lag, sizeof lag, "%lld B", (long long)json_integer_value(l));
 		const char *note = str_or(n, "reason", "");
 		const char *up = str_or(n, "upstream", NULL);
-		char notebuf[256];
-		if (!*note && up)
+		json_t *reasons = json_object_get(n, "health_reasons");
+		const char *why = json_string_value(json_array_get(reasons, 0));
+		char notebuf[512];
+		if (why)
+			snprintf(notebuf, sizeof notebuf, "%s%s", why,
+			         json_array_size(reasons) > 1 ? " (+more: --json)" : "");
+		else if (!*note && up)
 			snprintf(notebuf, sizeof notebuf, "streams from %s", up);
 		else
 			snprintf(notebuf, sizeof notebuf, "%s", note);
-		printf("%-12s %-22s %-9s %-8s %-14s %-12s %s\n", str_or(n, "name", "?"),
-		       str_or(n, "role", "?"), json_is_true(json_object_get(n, "reachable")) ? "yes" : "no",
-		       tl, str_or(n, "lsn", "-"), lag, notebuf);
+		printf("%-12s %-22s %-10s %-9s %-8s %-14s %-12s %s\n", str_or(n, "name", "?"),
+		       str_or(n, "role", "?"), str_or(n, "health", "-"),
+		       json_is_true(json_object_get(n, "reachable")) ? "yes" : "no", tl,
+		       str_or(n, "lsn", "-"), lag, notebuf);
 	}
 }
 

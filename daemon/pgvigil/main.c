@@ -20,6 +20,8 @@ static const struct {
 	{"incident", pv_cmd_incident,
 	 "incident list [--json] | incident show ID [--json] | incident open --reason TEXT | "
 	 "incident close ID [--reason TEXT]"},
+	{"journal", pv_cmd_journal, "journal verify [--json]"},
+	{"locks", pv_cmd_locks, "locks [--json]"},
 	{"check-config", pv_cmd_check_config, "check-config"},
 	{"ssh-check", pv_cmd_ssh_check, "ssh-check [--connect-only] [NODE]"},
 };

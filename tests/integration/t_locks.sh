@@ -64,6 +64,12 @@ _blocked_long() { pgvigil status --json | grep -qE '"user":"batch","state":"idle
 check_wait "status shows it blocking for over 12 s (past terminate_after)" 30 _blocked_long
 check_not "it was never cancelled or terminated" journal_find "$from" '"event":"lock-terminate"'
 check "status reports the primary as locked" grep -q '"health":"locked"' <<<"$(pgvigil status --json)"
+tree=$(pgvigil locks 2>&1)
+note "$tree"
+check "pgvigil locks shows the batch root first" grep -qE '^root pid [0-9]+ batch/psql, idle in transaction' <<<"$tree"
+check "and the writer waiting under it" grep -qE '^  └ pid [0-9]+ app/psql waits [0-9]+ ms for RowExclusiveLock on t' <<<"$tree"
+check "pgvigil locks --json names the root and its waiter" \
+	grep -qE '"roots":\[\{"pid":[0-9]+,"user":"batch".*"waiters":\[\{"pid":[0-9]+,"user":"app"' <<<"$(pgvigil locks --json)"
 t_bg_stop "$BATCH"
 cluster_psql n0 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'batch'" >/dev/null
 n=$(rows)
