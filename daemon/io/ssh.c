@@ -499,6 +499,7 @@ static PvStatus auth_agent(PvSsh *s, int64_t start, int64_t deadline, PvError *e
 {
 	PvStatus st = PV_OK;
 	int rc = 0, tried = 0;
+	const char *sock = getenv("SSH_AUTH_SOCK");
 	LIBSSH2_AGENT *agent = libssh2_agent_init(s->session);
 	if (!agent)
 		return pv_error_set(err, PV_ERR_IO, "%s: ssh-agent: %s", s->name, last_error(s));
@@ -507,7 +508,7 @@ static PvStatus auth_agent(PvSsh *s, int64_t start, int64_t deadline, PvError *e
 		    err, PV_ERR_IO,
 		    "%s: no key file configured and no ssh-agent to ask (SSH_AUTH_SOCK "
 		    "%s)",
-		    s->name, getenv("SSH_AUTH_SOCK") ? "not answering" : "unset");
+		    s->name, sock && *sock ? "not answering" : "unset");
 		goto free;
 	}
 	if (libssh2_agent_list_identities(agent) != 0) {
