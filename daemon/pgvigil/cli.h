@@ -21,6 +21,8 @@ int pv_cmd_check_config(PvCli *cli, int argc, char **argv);
 int pv_cmd_status(PvCli *cli, int argc, char **argv);
 int pv_cmd_failover(PvCli *cli, int argc, char **argv);
 int pv_cmd_incident(PvCli *cli, int argc, char **argv);
+int pv_cmd_backup(PvCli *cli, int argc, char **argv);
+int pv_cmd_restore(PvCli *cli, int argc, char **argv);
 int pv_cmd_locks(PvCli *cli, int argc, char **argv);
 int pv_cmd_ssh_check(PvCli *cli, int argc, char **argv);
 int pv_cmd_journal(PvCli *cli, int argc, char **argv);

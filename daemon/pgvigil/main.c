@@ -22,6 +22,12 @@ static const struct {
 	 "incident close ID [--reason TEXT]"},
 	{"journal", pv_cmd_journal, "journal verify [--json]"},
 	{"locks", pv_cmd_locks, "locks [--json]"},
+	{"backup", pv_cmd_backup,
+	 "backup [--wait] | backup status [--json] | backup verify LABEL | backup list [--json]"},
+	{"restore", pv_cmd_restore,
+	 "restore (--incident ID | --backup LABEL) [--target-lsn LSN | --target-name NAME | "
+	 "--target-time TIME] --to DIR [--start --port PORT] [--action pause|promote|shutdown] "
+	 "[--user USER] [--timeout SECONDS]"},
 	{"check-config", pv_cmd_check_config, "check-config"},
 	{"ssh-check", pv_cmd_ssh_check, "ssh-check [--connect-only] [NODE]"},
 };
