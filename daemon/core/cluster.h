@@ -71,7 +71,9 @@ typedef struct {
 	/* the write path (heartbeat), kept for the primary */
 	PvWriteState write;
 	char write_error[160];
-	bool write_blocked_by_lock; /* the last failure was lock_timeout */
+	bool write_blocked_by_lock; /* the last failure was lock_timeout (and not behind our own
+	                             * stuck commit: then it is still a wedge) */
+	bool write_timed_out;       /* a write of the current failing streak hit its deadline */
 	int64_t write_failing_since_ms; /* 0 while writes succeed */
 	int64_t commit_ms[PV_COMMIT_SAMPLES]; /* latest first */
 	int ncommit;

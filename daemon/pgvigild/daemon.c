@@ -16,7 +16,7 @@
 #include "ctl/ctl.h"
 #include "io/pgconn.h"
 
-#define PV_POLL_MAX (PV_MAX_NODES + 2)
+#define PV_POLL_MAX (PV_MAX_NODES * 2 + 3)
 
 /* ---------------------------------------------------------------- journal helpers */
 
@@ -649,6 +649,29 @@ static void ctl_status(PvDaemon *d, PvCtlRequest *req)
 	pv_json_str(&j, "incident", d->incident[0] ? d->incident : NULL);
 	pv_json_str(&j, "state", pv_verdict_name(d->last_verdict));
 	view_json(d, &j);
+	if (d->cfg->pgbouncer.enabled) {
+		const PvPool *pools;
+		const char *perr;
+		int np = pv_prober_pools(d->prober, &pools, &perr);
+		pv_json_obj_open(&j, "pgbouncer");
+		pv_json_str(&j, "error", np < 0 ? perr : NULL);
+		pv_json_arr_open(&j, "pools");
+		for (int i = 0; i < np; i++) {
+			pv_json_obj_open(&j, NULL);
+			pv_json_str(&j, "database", pools[i].database);
+			pv_json_str(&j, "user", pools[i].user);
+			pv_json_int(&j, "cl_active", pools[i].cl_active);
+			pv_json_int(&j, "cl_waiting", pools[i].cl_waiting);
+			pv_json_int(&j, "sv_active", pools[i].sv_active);
+			pv_json_int(&j, "sv_idle", pools[i].sv_idle);
+			pv_json_int(&j, "maxwait_ms", pools[i].maxwait_ms);
+			pv_json_bool(&j, "exhausted", pools[i].cl_waiting > 0 &&
+			                                  pools[i].maxwait_ms >= d->cfg->pgbouncer.pool_maxwait_ms);
+			pv_json_obj_close(&j);
+		}
+		pv_json_arr_close(&j);
+		pv_json_obj_close(&j);
+	}
 	pv_json_obj_close(&j);
 	pv_ctl_respond(req, b.data);
 	pv_buf_free(&b);
@@ -1017,6 +1040,10 @@ void pv_daemon_run(PvDaemon *d)
 				const PvLockRoot *roots;
 				int nroots = pv_prober_chain(d->prober, e->node, &roots);
 				pv_watch_chain(d, e->node, roots, nroots, now);
+				continue;
+			}
+			if (e->kind == PV_PEV_POOLS) {
+				pv_watch_pools(d, now);
 				continue;
 			}
 			if (e->kind == PV_PEV_WRITE) {

@@ -63,6 +63,8 @@ struct PvDaemon {
 		int action;
 		int64_t at_ms;
 	} lock_acted[32];
+	char exhausted_pools[PV_MAX_POOLS][130]; /* "db/user" of pools journaled as exhausted */
+	int nexhausted;
 	int64_t suspect_since_ms;  /* the primary's first failed probe of the current streak */
 	bool partition_journaled;
 
@@ -85,6 +87,7 @@ void pv_daemon_fini(PvDaemon *d);
 /* watch.c: health transitions, lock chains and the lock ladder, blips. */
 void pv_watch_health(PvDaemon *d, int node, int64_t now_ms);
 void pv_watch_chain(PvDaemon *d, int node, const PvLockRoot *roots, int nroots, int64_t now_ms);
+void pv_watch_pools(PvDaemon *d, int64_t now_ms);
 PvHealthPolicy pv_watch_health_policy(const PvConfig *cfg);
 PvLockPolicy pv_watch_lock_policy(const PvConfig *cfg);
 

@@ -251,3 +251,53 @@ void pv_watch_chain(PvDaemon *d, int node, const PvLockRoot *roots, int nroots, 
 		signal_root(d, node, &roots[i], a, why);
 	}
 }
+
+/* PgBouncer pools: a pool whose oldest queued client waited past pool_maxwait_ms ran dry. */
+void pv_watch_pools(PvDaemon *d, int64_t now_ms)
+{
+	(void)now_ms;
+	const PvPool *pools;
+	const char *err;
+	int np = pv_prober_pools(d->prober, &pools, &err);
+	if (np < 0)
+		return; /* cannot ask PgBouncer: nothing to conclude about its pools */
+	char now_exhausted[PV_MAX_POOLS][130];
+	int nnow = 0;
+	for (int i = 0; i < np; i++) {
+		const PvPool *pl = &pools[i];
+		char key[130];
+		snprintf(key, sizeof key, "%s/%s", pl->database, pl->user);
+		bool dry = pl->cl_waiting > 0 && pl->maxwait_ms >= d->cfg->pgbouncer.pool_maxwait_ms;
+		bool was = false;
+		for (int k = 0; k < d->nexhausted; k++)
+			was = was || strcmp(d->exhausted_pools[k], key) == 0;
+		if (dry && nnow < PV_MAX_POOLS)
+			snprintf(now_exhausted[nnow++], sizeof now_exhausted[0], "%s", key);
+		if (dry == was)
+			continue;
+		PvBuf b = {0};
+		PvJson j;
+		pv_json_init(&j, &b);
+		pv_json_obj_open(&j, NULL);
+		pv_json_str(&j, "database", pl->database);
+		pv_json_str(&j, "user", pl->user);
+		pv_json_int(&j, "cl_active", pl->cl_active);
+		pv_json_int(&j, "cl_waiting", pl->cl_waiting);
+		pv_json_int(&j, "sv_active", pl->sv_active);
+		pv_json_int(&j, "sv_idle", pl->sv_idle);
+		pv_json_int(&j, "maxwait_ms", pl->maxwait_ms);
+		pv_json_str(&j, "pool_mode", pl->mode);
+		pv_json_obj_close(&j);
+		pv_daemon_journal_event(d, dry ? "pool-exhausted" : "pool-recovered", NULL, NULL, b.data);
+		pv_buf_free(&b);
+		if (dry)
+			pv_warn("pgbouncer pool %s ran dry: %d client(s) queued, the oldest for %lld ms, %d "
+			        "server connection(s) busy",
+			        key, pl->cl_waiting, (long long)pl->maxwait_ms, pl->sv_active);
+		else
+			pv_info("pgbouncer pool %s no longer queues clients", key);
+	}
+	/* pools that vanished from SHOW POOLS are no longer exhausted */
+	memcpy(d->exhausted_pools, now_exhausted, sizeof now_exhausted[0] * (size_t)nnow);
+	d->nexhausted = nnow;
+}

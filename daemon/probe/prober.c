@@ -37,6 +37,13 @@ struct PvProber {
 	int write_timeout_ms;
 	int lock_threshold_ms;
 	ProberNode nodes[PV_MAX_NODES];
+	/* PgBouncer's admin console, when configured: SHOW POOLS every interval */
+	PvPgConn *bouncer;
+	bool bouncer_running;
+	int64_t bouncer_next_ms;
+	PvPool pools[PV_MAX_POOLS];
+	int npools; /* -1: the last read failed */
+	char bouncer_error[256];
 	/* the heartbeats written: seq and when it committed, for the standbys' freshness */
 	int64_t hb_seq[PV_HB_RING];
 	int64_t hb_at[PV_HB_RING];
@@ -62,7 +69,50 @@ PvProber *pv_prober_new(const PvConfig *cfg, int64_t now_ms)
 		                               cfg->probe_write_timeout_ms);
 		p->nodes[i].next_ms = now_ms;
 	}
+	if (cfg->pgbouncer.enabled) {
+		p->bouncer = pv_pgconn_new(cfg->pgbouncer.admin_conninfo, PV_PGC_KIND_PGBOUNCER,
+		                           cfg->pgbouncer.timeout_ms);
+		p->bouncer_next_ms = now_ms;
+	}
 	return p;
+}
+
+int pv_prober_pools(const PvProber *p, const PvPool **pools, const char **error)
+{
+	*pools = p->pools;
+	*error = p->bouncer_error;
+	return p->npools;
+}
+
+static void parse_pools(PvProber *p, PGresult *r)
+{
+	int c_db = PQfnumber(r, "database"), c_user = PQfnumber(r, "user"),
+	    c_cla = PQfnumber(r, "cl_active"), c_clw = PQfnumber(r, "cl_waiting"),
+	    c_sva = PQfnumber(r, "sv_active"), c_svi = PQfnumber(r, "sv_idle"),
+	    c_mw = PQfnumber(r, "maxwait"), c_mwu = PQfnumber(r, "maxwait_us"),
+	    c_mode = PQfnumber(r, "pool_mode");
+	p->npools = 0;
+	if (c_db < 0 || c_clw < 0 || c_mw < 0) {
+		p->npools = -1;
+		snprintf(p->bouncer_error, sizeof p->bouncer_error, "SHOW POOLS lacks the expected columns");
+		return;
+	}
+	for (int row = 0; row < PQntuples(r) && p->npools < PV_MAX_POOLS; row++) {
+		PvPool *pl = &p->pools[p->npools++];
+		memset(pl, 0, sizeof *pl);
+		snprintf(pl->database, sizeof pl->database, "%s", PQgetvalue(r, row, c_db));
+		if (c_user >= 0)
+			snprintf(pl->user, sizeof pl->user, "%s", PQgetvalue(r, row, c_user));
+		pl->cl_active = c_cla >= 0 ? atoi(PQgetvalue(r, row, c_cla)) : 0;
+		pl->cl_waiting = atoi(PQgetvalue(r, row, c_clw));
+		pl->sv_active = c_sva >= 0 ? atoi(PQgetvalue(r, row, c_sva)) : 0;
+		pl->sv_idle = c_svi >= 0 ? atoi(PQgetvalue(r, row, c_svi)) : 0;
+		pl->maxwait_ms = atoll(PQgetvalue(r, row, c_mw)) * 1000 +
+		                 (c_mwu >= 0 ? atoll(PQgetvalue(r, row, c_mwu)) / 1000 : 0);
+		if (c_mode >= 0)
+			snprintf(pl->mode, sizeof pl->mode, "%s", PQgetvalue(r, row, c_mode));
+	}
+	p->bouncer_error[0] = '\0';
 }
 
 void pv_prober_free(PvProber *p)
@@ -73,6 +123,7 @@ void pv_prober_free(PvProber *p)
 		pv_pgconn_free(p->nodes[i].conn);
 		pv_pgconn_free(p->nodes[i].hb);
 	}
+	pv_pgconn_free(p->bouncer);
 	free(p);
 }
 
@@ -92,6 +143,16 @@ int pv_prober_pollfds(PvProber *p, struct pollfd *fds, int *owner, int max)
 			owner[k++] = i * 2 + c;
 		}
 	}
+	if (p->bouncer && k < max) {
+		short events = 0;
+		int fd = pv_pgconn_pollfd(p->bouncer, &events);
+		if (fd >= 0) {
+			fds[k].fd = fd;
+			fds[k].events = events;
+			fds[k].revents = 0;
+			owner[k++] = PV_MAX_NODES * 2;
+		}
+	}
 	return k;
 }
 
@@ -105,6 +166,11 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 			next = t;
 		if (pn->hb_running && pv_pgconn_deadline(pn->hb) < next)
 			next = pv_pgconn_deadline(pn->hb);
+	}
+	if (p->bouncer) {
+		int64_t t = p->bouncer_running ? pv_pgconn_deadline(p->bouncer) : p->bouncer_next_ms;
+		if (t < next)
+			next = t;
 	}
 	return next > now_ms ? (int)(next - now_ms) : 0;
 }
@@ -210,6 +276,7 @@ static void finish_write(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, PvCl
 		nv->write = PV_WRITE_OK;
 		nv->write_error[0] = '\0';
 		nv->write_blocked_by_lock = false;
+		nv->write_timed_out = false;
 		nv->write_failing_since_ms = 0;
 		p->hb_seq[p->hb_pos] = pn->hb_seq;
 		p->hb_at[p->hb_pos] = now_ms;
@@ -224,7 +291,11 @@ static void finish_write(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, PvCl
 		if (nv->write != PV_WRITE_FAILED || !nv->write_failing_since_ms)
 			nv->write_failing_since_ms = pn->hb_started_ms ? pn->hb_started_ms : now_ms;
 		nv->write = PV_WRITE_FAILED;
-		nv->write_blocked_by_lock = strcmp(state, "55P03") == 0;
+		if (pv_pgconn_timed_out(pn->hb))
+			nv->write_timed_out = true;
+		/* a heartbeat stuck in its commit keeps its row locked: the next ones then fail on
+		 * that lock, but the cause is still the stuck commit, not a client's lock */
+		nv->write_blocked_by_lock = strcmp(state, "55P03") == 0 && !nv->write_timed_out;
 		if (pv_pgconn_timed_out(pn->hb))
 			snprintf(nv->write_error, sizeof nv->write_error, "no commit within %d ms",
 			         p->write_timeout_ms);
@@ -261,7 +332,7 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
                    PvProbeEvent *events, int max)
 {
 	int nev = 0;
-	short revents[PV_MAX_NODES * 2] = {0};
+	short revents[PV_MAX_NODES * 2 + 1] = {0};
 
 	for (int k = 0; k < nfds; k++)
 		revents[owner[k]] |= fds[k].revents;
@@ -317,6 +388,27 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 					events[nev++] = (PvProbeEvent){.kind = PV_PEV_CHAIN, .node = i};
 			}
 			schedule_next(p, i, view, confirm_failures, now_ms);
+		}
+	}
+	if (p->bouncer) {
+		PvPgcEvent bev = pv_pgconn_step(p->bouncer, revents[PV_MAX_NODES * 2], now_ms);
+		if (p->bouncer_running && (bev == PV_PGC_DONE || bev == PV_PGC_FAILED || bev == PV_PGC_LOST)) {
+			p->bouncer_running = false;
+			if (bev == PV_PGC_DONE) {
+				PGresult *r = pv_pgconn_take_result(p->bouncer);
+				parse_pools(p, r);
+				PQclear(r);
+			} else {
+				p->npools = -1;
+				snprintf(p->bouncer_error, sizeof p->bouncer_error, "%s", pv_pgconn_error(p->bouncer));
+			}
+			p->bouncer_next_ms = now_ms + p->interval_ms;
+			if (nev < max)
+				events[nev++] = (PvProbeEvent){.kind = PV_PEV_POOLS, .node = -1};
+		}
+		if (!p->bouncer_running && now_ms >= p->bouncer_next_ms) {
+			p->bouncer_running = true;
+			pv_pgconn_start(p->bouncer, "SHOW POOLS", now_ms + p->timeout_ms, now_ms);
 		}
 	}
 	for (int i = 0; i < p->n; i++) {

@@ -31,7 +31,22 @@ typedef enum {
 	PV_PEV_LOST,   /* the idle status connection was dropped by the other side */
 	PV_PEV_WRITE,  /* a heartbeat write completed (view.write, commit_ms[0]) */
 	PV_PEV_CHAIN,  /* a lock chain read completed (pv_prober_chain) */
+	PV_PEV_POOLS,  /* PgBouncer's SHOW POOLS was read (pv_prober_pools); node is -1 */
 } PvProbeEventKind;
+
+#define PV_MAX_POOLS 64
+
+/* One PgBouncer pool (SHOW POOLS). */
+typedef struct {
+	char database[64];
+	char user[64];
+	int cl_active;
+	int cl_waiting;
+	int sv_active;
+	int sv_idle;
+	int64_t maxwait_ms;
+	char mode[16];
+} PvPool;
 
 typedef struct {
 	PvProbeEventKind kind;
@@ -56,6 +71,9 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
                    PvProbeEvent *events, int max);
 /* Probes node now (if it is not already being probed). -1: every node. */
 void pv_prober_kick(PvProber *p, int node, int64_t now_ms);
+/* The last SHOW POOLS (PgBouncer configured): returns how many pools, -1 if the last read
+ * failed (*error then says why). */
+int pv_prober_pools(const PvProber *p, const PvPool **pools, const char **error);
 /* The last lock chain read of node: its root blockers; returns how many. */
 int pv_prober_chain(const PvProber *p, int node, const PvLockRoot **roots);
 
