@@ -65,6 +65,7 @@ struct PvDaemon {
 	} lock_acted[32];
 	char exhausted_pools[PV_MAX_POOLS][130]; /* "db/user" of pools journaled as exhausted */
 	int nexhausted;
+	bool advised[PV_MAX_NODES]; /* the wal_receiver_timeout advice was logged */
 	int64_t suspect_since_ms;  /* the primary's first failed probe of the current streak */
 	bool partition_journaled;
 

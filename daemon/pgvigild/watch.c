@@ -87,6 +87,16 @@ void pv_watch_health(PvDaemon *d, int node, int64_t now_ms)
 	*was = now;
 	d->health_known[node] = true;
 
+	if (!d->advised[node] && n->obs.result == PV_PROBE_UP && n->obs.in_recovery &&
+	    d->cfg->failover_standby_stale_ms == 0 && n->obs.wal_receiver_timeout_ms > 20000) {
+		pv_warn("%s: wal_receiver_timeout is %lld ms, so a frozen or cut-off primary is only "
+		        "concluded lost after %lld ms; set wal_receiver_timeout = 5s on the standbys (or "
+		        "failover.standby_stale_ms) for a failover within seconds",
+		        n->name, (long long)n->obs.wal_receiver_timeout_ms,
+		        (long long)pv_core_stale_limit_ms(&n->obs, 0));
+		d->advised[node] = true;
+	}
+
 	/* a chain that was reported and is gone */
 	if (d->chain_npids[node] && n->obs.result == PV_PROBE_UP && n->obs.lock_waiters == 0) {
 		PvBuf b = {0};
