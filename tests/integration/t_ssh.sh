@@ -14,6 +14,9 @@ BASE=${PGVIGIL_TEST_PORT_BASE:-54300}
 PORT=$((BASE + 5))
 DEAD_PORT=$((BASE + 6))
 SSH_EXEC=$T_ROOT/build/tools/ssh_exec
+# PGVIGIL_TOOL_WRAPPER runs ssh_exec under a tool, e.g. "valgrind --error-exitcode=99 ..."
+# (an error shows as status 99 in the outputs; the timing checks then fail, the rest holds)
+SSH_WRAPPER=${PGVIGIL_TOOL_WRAPPER:-}
 [[ -x $SSH_EXEC ]] || t_bail "$SSH_EXEC not built (make)"
 [[ -x $PGVIGIL_BIN/pgvigil ]] || t_bail "$PGVIGIL_BIN/pgvigil not built (make)"
 for p in "$PORT" "$DEAD_PORT"; do
@@ -52,7 +55,7 @@ note "sshd pid $(sshd_pid "$D") on 127.0.0.1:$PORT, host key $FP"
 # x [ssh_exec options...] -- ARGV...: runs ssh_exec as postgres@127.0.0.1:PORT with key pv and the
 # good known_hosts (each overridable), output in $D/x.out, stdout/stderr in $D/x.stdout/.stderr.
 x() {
-	"$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -k "$D/id_pv" \
+	$SSH_WRAPPER "$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -k "$D/id_pv" \
 		-o "$D/x.stdout" -e "$D/x.stderr" "$@" >"$D/x.out" 2>&1
 }
 # f KEY [RUN]: the value of KEY in ssh_exec's output (of run RUN, default the first).
@@ -148,7 +151,7 @@ note "connect + command: $(f duration_ms 0) ms; command on the kept session: $(f
 
 # a dead sshd (listener and sessions stopped), then a new one: the kept session is replaced
 rm -f "$D/gate"
-"$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -k "$D/id_pv" -n 3 -g "$D/gate" \
+$SSH_WRAPPER "$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -k "$D/id_pv" -n 3 -g "$D/gate" \
 	-t 5000 -- true >"$D/x.out" 2>&1 &
 BG=$!
 wait_for 10 grep -q '^stdout_bytes' "$D/x.out"
@@ -197,9 +200,9 @@ check_eq "a key the server does not accept: refused" "refused" "$(f status)" || 
 eval "$(ssh-agent -s -a "$D/agent.sock")" >/dev/null
 AGENT_PID=$SSH_AGENT_PID
 ssh-add -q "$D/id_pv" 2>/dev/null
-"$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -- printf agent >"$D/x.out" 2>&1
+$SSH_WRAPPER "$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -- printf agent >"$D/x.out" 2>&1
 check_eq "without a key file, the ssh-agent's identity logs in" "ok" "$(f status)" || show
-SSH_AUTH_SOCK='' "$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -- true >"$D/x.out" 2>&1
+SSH_AUTH_SOCK='' $SSH_WRAPPER "$SSH_EXEC" -H 127.0.0.1 -p "$PORT" -u postgres -K "$D/known_hosts" -- true >"$D/x.out" 2>&1
 check "no key file and no agent: says so" grep -q "no ssh-agent to ask (SSH_AUTH_SOCK unset)" "$D/x.out"
 kill "$AGENT_PID" 2>/dev/null
 AGENT_PID=
