@@ -111,7 +111,7 @@ static void progress_text(json_t *run, bool bar, char *out, size_t size)
 	}
 	if (e >= 0)
 		snprintf(eta, sizeof eta, "ETA %" PRId64 "s", e);
-	if (d < 0) {
+	if (d < 0 || (d == 0 && t < 0)) {
 		snprintf(out, size, "%s: %s (%" PRId64 " s)", str_or(run, "label", "?"), phase,
 		         int_or(run, "elapsed_ms", 0) / 1000);
 		return;

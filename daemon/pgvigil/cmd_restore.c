@@ -275,6 +275,33 @@ static bool dir_empty(const char *dir, bool *exists)
 	return empty;
 }
 
+/*
+ * Can uid/gid (not root) search every directory above path?  PostgreSQL, run as that user,
+ * must reach its data directory.  Names the first one it cannot pass.
+ */
+static bool reachable(const char *path, uid_t uid, gid_t gid, char *why, size_t size)
+{
+	char *p = pv_xstrdup(path);
+	bool ok = true;
+	for (char *slash = strrchr(p, '/'); slash && ok; slash = strrchr(p, '/')) {
+		*slash = '\0';
+		const char *dir = *p ? p : "/";
+		struct stat st;
+		if (stat(dir, &st) != 0)
+			continue; /* created later, by us, for that user */
+		mode_t need = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
+		if (!(st.st_mode & need)) {
+			snprintf(why, size, "%s is mode %04o, owner uid %u", dir,
+			         (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+			ok = false;
+		}
+		if (!*p)
+			break;
+	}
+	free(p);
+	return ok;
+}
+
 static PvStatus write_file(const char *path, const char *text, PvError *err)
 {
 	return pv_file_write_atomic(path, text, strlen(text), 0600, err);
@@ -576,6 +603,15 @@ int pv_cmd_restore(PvCli *cli, int argc, char **argv)
 		as.gid = pw->pw_gid;
 		as.drop = true;
 		as.env_home = pv_xasprintf("HOME=%s", pw->pw_dir);
+		char why[256];
+		if (!reachable(a.to, as.uid, as.gid, why, sizeof why)) {
+			rc = pv_cli_fail(
+			    1,
+			    "restore: %s cannot reach %s: %s (choose another directory, or "
+			    "open the way)",
+			    a.user, a.to, why);
+			goto out;
+		}
 	}
 
 	/* the copy */
