@@ -16,6 +16,8 @@
 #include "common/clock.h"
 #include "common/fileio.h"
 #include "common/json.h"
+#include "common/log.h"
+#include "journal/journal_chain.h"
 
 #define PV_JOURNAL_TAIL_WINDOW (64 * 1024)
 
@@ -25,6 +27,11 @@ struct PvJournal {
 	bool regular;      /* a regular file: scanned on open, fdatasync'ed after each record */
 	bool need_newline; /* the file ends in a torn line: terminate it before the next record */
 	int64_t last_seq;
+	char last_hash[PV_JOURNAL_HASH_HEX + 1]; /* of the last whole record's line: the next prev */
+	int64_t size;      /* bytes in the file (regular files) */
+	int64_t max_bytes; /* rotate before appending once size reached this; <= 0: never */
+	int keep;          /* rotated files kept: path.1 .. path.keep */
+	bool rotate_failing; /* the last rotation attempt failed (logged once until it works) */
 };
 
 static const char *const phase_names[] = {"event", "begin", "end"};
@@ -47,6 +54,19 @@ int pv_journal_phase_parse(const char *name)
 int64_t pv_journal_last_seq(const PvJournal *j)
 {
 	return j ? j->last_seq : 0;
+}
+
+const char *pv_journal_last_hash(const PvJournal *j)
+{
+	return j ? j->last_hash : PV_JOURNAL_GENESIS;
+}
+
+void pv_journal_set_rotation(PvJournal *j, int64_t max_bytes, int keep)
+{
+	if (!j)
+		return;
+	j->max_bytes = max_bytes;
+	j->keep = keep < 1 ? 1 : keep;
 }
 
 const char *pv_journal_path(const PvJournal *j)
@@ -82,57 +102,69 @@ static bool line_seq(const char *line, size_t len, int64_t *seq)
 	return ok;
 }
 
-static PvStatus read_at(PvJournal *j, char *buf, size_t len, off_t off, PvError *err)
+static PvStatus read_at(int fd, const char *path, char *buf, size_t len, off_t off, PvError *err)
 {
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pread(j->fd, buf + done, len - done, off + (off_t)done);
+		ssize_t n = pread(fd, buf + done, len - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return pv_error_set(err, PV_ERR_IO, "%s: read: %s", j->path,
-			                    strerror(errno));
+			return pv_error_set(err, PV_ERR_IO, "%s: read: %s", path, strerror(errno));
 		if (n == 0)
 			return pv_error_set(err, PV_ERR_IO, "%s: read: file shrank while reading",
-			                    j->path);
+			                    path);
 		done += (size_t)n;
 	}
 	return PV_OK;
 }
 
+/* What the tail of a journal file says: the last whole record's seq and hash. */
+typedef struct {
+	bool found;
+	int64_t seq;
+	char hash[PV_JOURNAL_HASH_HEX + 1];
+	bool torn; /* the file does not end in a newline */
+} Tail;
+
+static void tail_found(Tail *t, int64_t seq, const char *line, size_t len)
+{
+	t->found = true;
+	t->seq = seq;
+	pv_journal_hash(line, len, t->hash);
+}
+
 /*
- * Finds the seq of the last whole record, reading backwards from the end in growing windows
- * so that a long journal costs one small read.  Sets need_newline when the file does not end
- * in a newline.
+ * Finds the last whole record of the file open at fd, reading backwards from the end in
+ * growing windows so that a long journal costs one small read.
  */
-static PvStatus scan_tail(PvJournal *j, off_t size, PvError *err)
+static PvStatus scan_tail(int fd, const char *path, off_t size, Tail *t, PvError *err)
 {
 	PvStatus st = PV_OK;
 	char *buf = NULL;
 	off_t window = PV_JOURNAL_TAIL_WINDOW;
 
-	j->last_seq = 0;
-	j->need_newline = false;
+	memset(t, 0, sizeof *t);
 	if (size == 0)
 		return PV_OK;
 	for (;;) {
 		off_t start = size > window ? size - window : 0;
 		size_t len = (size_t)(size - start);
 		buf = pv_xrealloc(buf, len);
-		st = read_at(j, buf, len, start, err);
+		st = read_at(fd, path, buf, len, start, err);
 		if (st != PV_OK)
 			goto out;
-		j->need_newline = buf[len - 1] != '\n';
+		t->torn = buf[len - 1] != '\n';
 
 		/* the torn tail, if any: only counts when it is nevertheless a whole record */
 		size_t end = len;
-		if (j->need_newline) {
+		if (t->torn) {
 			size_t p = len;
 			while (p > 0 && buf[p - 1] != '\n')
 				p--;
 			int64_t seq;
 			if ((p > 0 || start == 0) && line_seq(buf + p, len - p, &seq)) {
-				j->last_seq = seq;
+				tail_found(t, seq, buf + p, len - p);
 				goto out;
 			}
 			end = p;
@@ -147,18 +179,46 @@ static PvStatus scan_tail(PvJournal *j, off_t size, PvError *err)
 				break;
 			int64_t seq;
 			if (line_seq(buf + b, e - b, &seq)) {
-				j->last_seq = seq;
+				tail_found(t, seq, buf + b, e - b);
 				goto out;
 			}
 			end = b;
 		}
 		if (start == 0)
-			goto out; /* no whole record at all: start at 1 */
+			goto out; /* no whole record at all */
 		window *= 4;
 	}
 out:
 	free(buf);
 	return st;
+}
+
+/*
+ * Where seq and the chain continue from: the last whole record of the file, or, in a file
+ * without one (new, or started by a rotation a crash interrupted), that of path.1.
+ */
+static PvStatus continue_chain(PvJournal *j, off_t size, PvError *err)
+{
+	Tail t;
+	PvStatus st = scan_tail(j->fd, j->path, size, &t, err);
+	if (st != PV_OK)
+		return st;
+	j->need_newline = t.torn;
+	if (!t.found) {
+		char *prev = pv_journal_rotated_name(j->path, 1);
+		int fd = open(prev, O_RDONLY | O_CLOEXEC);
+		struct stat sb;
+		if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+			st = scan_tail(fd, prev, sb.st_size, &t, err);
+		if (fd >= 0)
+			close(fd);
+		free(prev);
+		if (st != PV_OK)
+			return st;
+	}
+	j->last_seq = t.found ? t.seq : 0;
+	pv_strlcpy(j->last_hash, t.found ? t.hash : PV_JOURNAL_GENESIS, sizeof j->last_hash);
+	return PV_OK;
 }
 
 PvStatus pv_journal_open(const char *path, PvJournal **out, PvError *err)
@@ -169,6 +229,8 @@ PvStatus pv_journal_open(const char *path, PvJournal **out, PvError *err)
 	bool created = false;
 
 	j->fd = -1;
+	j->keep = 1;
+	pv_strlcpy(j->last_hash, PV_JOURNAL_GENESIS, sizeof j->last_hash);
 	j->path = pv_xstrdup(path ? path : "");
 	if (!path || !*path) {
 		st = pv_error_set(err, PV_ERR_CONFIG, "journal path is empty");
@@ -202,7 +264,8 @@ PvStatus pv_journal_open(const char *path, PvJournal **out, PvError *err)
 			goto out;
 	}
 	if (j->regular) {
-		st = scan_tail(j, sb.st_size, err);
+		j->size = sb.st_size;
+		st = continue_chain(j, sb.st_size, err);
 		if (st != PV_OK)
 			goto out;
 	}
@@ -226,6 +289,93 @@ static void put_detail(PvJson *w, PvBuf *b, const char *detail_json)
 			b->data[i] = ' ';
 }
 
+/*
+ * Rotation: path -> path.1 -> path.2 ... -> path.keep (the oldest dropped), then a new path.
+ * Only the run of existing files from path.1 up is shifted, so an attempt that failed halfway
+ * (path.1 already moved on) shifts nothing the next time.  A crash between the rename of path
+ * and the creation of the new file is harmless: open continues seq and chain from path.1.
+ */
+static PvStatus rotate(PvJournal *j, PvError *err)
+{
+	PvStatus st = PV_OK;
+	char *a = NULL, *b = NULL;
+	int fd = -1, m = 1;
+
+	/* files beyond keep (keep was lowered) go first */
+	for (int k = j->keep + 1;; k++) {
+		free(a);
+		a = pv_journal_rotated_name(j->path, k);
+		if (unlink(a) != 0)
+			break;
+	}
+	/* m: the first free slot in 1..keep (keep itself when all are taken: it is dropped) */
+	for (; m < j->keep; m++) {
+		free(a);
+		a = pv_journal_rotated_name(j->path, m);
+		if (access(a, F_OK) != 0 && errno == ENOENT)
+			break;
+	}
+	for (int k = m - 1; k >= 1; k--) {
+		free(a);
+		free(b);
+		a = pv_journal_rotated_name(j->path, k);
+		b = pv_journal_rotated_name(j->path, k + 1);
+		if (rename(a, b) != 0 && errno != ENOENT) {
+			st = pv_error_set(err, PV_ERR_IO, "%s: rename to %s: %s", a, b, strerror(errno));
+			goto out;
+		}
+	}
+	free(b);
+	b = pv_journal_rotated_name(j->path, 1);
+	if (rename(j->path, b) != 0) {
+		st = pv_error_set(err, PV_ERR_IO, "%s: rename to %s: %s", j->path, b, strerror(errno));
+		goto out;
+	}
+	fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0) {
+		st = pv_error_set(err, PV_ERR_IO, "%s: cannot create journal: %s", j->path,
+		                  strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(j->path);
+		}
+		if (rename(b, j->path) != 0)
+			pv_error("journal: %s: cannot rename back to %s: %s", b, j->path,
+			         strerror(errno));
+		goto out;
+	}
+	PvError derr;
+	if (pv_file_sync_dir(j->path, &derr) != PV_OK)
+		pv_warn("journal: %s", derr.msg);
+	close(j->fd);
+	j->fd = fd;
+	j->size = 0;
+	j->need_newline = false;
+out:
+	free(a);
+	free(b);
+	return st;
+}
+
+static void maybe_rotate(PvJournal *j)
+{
+	PvError err;
+	if (!j->regular || j->max_bytes <= 0 || j->size < j->max_bytes)
+		return;
+	if (rotate(j, &err) != PV_OK) {
+		if (!j->rotate_failing)
+			pv_error("journal: rotation failed, appending to %s beyond journal.max_bytes: %s",
+			         j->path, err.msg);
+		j->rotate_failing = true;
+		return;
+	}
+	if (j->rotate_failing)
+		pv_info("journal: rotation works again");
+	j->rotate_failing = false;
+	pv_info("journal: rotated %s (journal.max_bytes %" PRId64 ", keep %d)", j->path,
+	        j->max_bytes, j->keep);
+}
+
 static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_ms, int64_t *seq_out,
                           PvError *err)
 {
@@ -241,11 +391,13 @@ static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_m
 	if (!r || !r->event || !*r->event)
 		return pv_error_set(err, PV_ERR_STATE, "%s: journal record without an event",
 		                    j->path);
+	maybe_rotate(j);
 	seq = j->last_seq + 1;
 	pv_clock_format_utc(pv_clock_wall_us(), ts, sizeof ts);
 
 	if (j->need_newline)
 		pv_buf_putc(&b, '\n');
+	size_t line_start = b.len;
 	pv_json_init(&w, &b);
 	pv_json_obj_open(&w, NULL);
 	pv_json_int(&w, "seq", seq);
@@ -261,7 +413,10 @@ static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_m
 	else
 		pv_json_null(&w, "duration_ms");
 	put_detail(&w, &b, r->detail_json);
+	pv_json_str(&w, "prev", j->last_hash);
 	pv_json_obj_close(&w);
+	char hash[PV_JOURNAL_HASH_HEX + 1];
+	pv_journal_hash(b.data + line_start, b.len - line_start, hash);
 	pv_buf_putc(&b, '\n');
 
 	/* one write(2) for the whole line; O_APPEND places it at the end atomically */
@@ -273,9 +428,11 @@ static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_m
 			int e = n < 0 ? errno : EIO;
 			if (off > 0) {
 				/* part of the line is on disk: never reuse its seq, and
-				 * terminate it before the next record */
+				 * terminate it before the next record (which chains to the
+				 * last whole one: the fragment is not a record) */
 				j->need_newline = true;
 				j->last_seq = seq;
+				j->size += (int64_t)off;
 			}
 			st = pv_error_set(err, PV_ERR_IO,
 			                  "%s: cannot write journal record %" PRId64 " (%s): %s",
@@ -286,6 +443,8 @@ static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_m
 	}
 	j->need_newline = false;
 	j->last_seq = seq;
+	j->size += (int64_t)b.len;
+	memcpy(j->last_hash, hash, sizeof hash);
 	if (j->regular && fdatasync(j->fd) != 0) {
 		st = pv_error_set(err, PV_ERR_IO, "%s: fsync of journal record %" PRId64 ": %s",
 		                  j->path, seq, strerror(errno));

@@ -2,14 +2,18 @@
  * journal: the append-only incident journal (writer side).
  *
  * One JSON object per line, keys in a fixed order:
- *   {"seq","ts","mono_ms","incident","event","phase","node","outcome","duration_ms","detail"}
+ *   {"seq","ts","mono_ms","incident","event","phase","node","outcome","duration_ms","detail",
+ *    "prev"}
+ * "prev" chains the records (journal_chain.h): the SHA-256 of the previous record's line.
  * Every record is written with a single write(2) on an O_APPEND descriptor and fdatasync'ed
  * before pv_journal_append() returns, so a "begin" record is on disk before its action runs.
  *
  * Invariants: seq is strictly increasing across reopenings of the same file (open reads the
  * last complete record); a line is always valid JSON whatever bytes the caller passes
  * (strings go through pv_json_escape, invalid UTF-8 becomes U+FFFD); a torn last line left by
- * a crash is terminated before the next record, so it never glues onto a good one.
+ * a crash is terminated before the next record, so it never glues onto a good one; seq and
+ * the chain continue across rotation (path -> path.1 -> ... -> path.keep, once the file has
+ * reached max_bytes: see pv_journal_set_rotation), and from path.1 when path has no record.
  *
  * Not done here: reading records back (journal_read.h), redaction (callers pass conninfo
  * through pv_redact_conninfo before it reaches a detail), locking against a second writer
@@ -36,6 +40,15 @@ PvStatus pv_journal_open(const char *path, PvJournal **out, PvError *err) PV_MUS
 void pv_journal_free(PvJournal *j); /* NULL ok */
 int64_t pv_journal_last_seq(const PvJournal *j);
 const char *pv_journal_path(const PvJournal *j);
+/* The hash the next record's "prev" will carry (64 hex digits). */
+const char *pv_journal_last_hash(const PvJournal *j);
+/*
+ * Before an append finds the file at max_bytes or more (max_bytes > 0), the file is rotated:
+ * path.k -> path.k+1 (path.keep dropped), path -> path.1, a new path.  A rotation that fails
+ * is logged and the record goes to the current file (a record is never dropped for it).
+ * Default: no rotation, keep 1.
+ */
+void pv_journal_set_rotation(PvJournal *j, int64_t max_bytes, int keep);
 
 typedef enum {
 	PV_PHASE_EVENT,
@@ -58,7 +71,7 @@ typedef struct {
 
 /*
  * Writes one line {"seq","ts","mono_ms","incident","event","phase","node","outcome",
- * "duration_ms","detail"} in that key order, then fsync.  Returns the seq in *seq (may be NULL).
+ * "duration_ms","detail","prev"} in that key order, then fsync.  Returns the seq in *seq (may be NULL).
  * A failed write (ENOSPC, EIO, ...) returns PV_ERR_IO; the journal stays usable and the next
  * record starts on a fresh line.
  */

@@ -7,11 +7,16 @@
 #include <time.h>
 
 #include "common/fileio.h"
+#include "journal/journal_chain.h"
 
-/* The private part of a log: one empty object every detail-less entry points to. */
+/* The private part of a log: one empty object every detail-less entry points to, and the
+ * names of the files read. */
 typedef struct {
 	PvJournalLog pub;
 	json_t *empty_detail;
+	size_t cap;
+	char **files;
+	size_t nfiles;
 } LogImpl;
 
 static bool blank(const char *s, size_t len)
@@ -68,51 +73,81 @@ static bool parse_line(LogImpl *L, const char *line, size_t len, PvJournalEntry 
 	return true;
 }
 
-PvJournalLog *pv_journal_parse(const char *text, size_t len)
+static LogImpl *log_new(void)
 {
 	LogImpl *L = pv_xcalloc(1, sizeof *L);
+	L->empty_detail = json_object();
+	return L;
+}
+
+static void parse_into(LogImpl *L, const char *text, size_t len, const char *file)
+{
 	PvJournalLog *log = &L->pub;
-	size_t cap = 0, lineno = 0;
+	size_t lineno = 0;
 	const char *p = text, *end = text + len;
 
-	L->empty_detail = json_object();
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
 		size_t n = (size_t)(le - p);
 		lineno++;
 		if (!blank(p, n)) {
-			if (log->nentries == cap) {
-				cap = cap ? cap * 2 : 64;
+			if (log->nentries == L->cap) {
+				L->cap = L->cap ? L->cap * 2 : 64;
 				log->entries =
-				    pv_xrealloc(log->entries, cap * sizeof *log->entries);
+				    pv_xrealloc(log->entries, L->cap * sizeof *log->entries);
 			}
 			PvJournalEntry *e = &log->entries[log->nentries];
 			if (parse_line(L, p, n, e)) {
 				e->line = lineno;
+				e->file = file;
 				log->nentries++;
 			} else {
-				if (log->nbad++ == 0)
+				if (log->nbad++ == 0) {
 					log->first_bad_line = lineno;
-				if (!nl)
-					log->torn_tail = true;
+					log->first_bad_file = file;
+				}
+				/* only the newest file's last line is a torn tail now */
+				log->torn_tail = !nl;
 			}
 		}
 		p = nl ? nl + 1 : end;
 	}
-	return log;
+}
+
+PvJournalLog *pv_journal_parse(const char *text, size_t len)
+{
+	LogImpl *L = log_new();
+	parse_into(L, text, len, NULL);
+	return &L->pub;
 }
 
 PvStatus pv_journal_read(const char *path, PvJournalLog **out, PvError *err)
 {
-	char *text = NULL;
-	size_t len = 0;
-	PvStatus st = pv_file_read_all(path, &text, &len, err);
+	char **files = NULL;
+	size_t nfiles = 0;
+	PvStatus st = pv_journal_files(path, &files, &nfiles, err);
 	*out = NULL;
 	if (st != PV_OK)
 		return st;
-	*out = pv_journal_parse(text, len);
-	free(text);
+	LogImpl *L = log_new();
+	L->files = files;
+	L->nfiles = nfiles;
+	for (size_t i = 0; i < nfiles; i++) {
+		char *text = NULL;
+		size_t len = 0;
+		st = pv_file_read_all(files[i], &text, &len, err);
+		if (st == PV_ERR_NOT_FOUND && i + 1 < nfiles)
+			continue; /* rotated away meanwhile: its records are in the next file */
+		if (st != PV_OK) {
+			pv_journal_log_free(&L->pub);
+			return st;
+		}
+		L->pub.torn_tail = false;
+		parse_into(L, text, len, files[i]);
+		free(text);
+	}
+	*out = &L->pub;
 	return PV_OK;
 }
 
@@ -124,6 +159,7 @@ void pv_journal_log_free(PvJournalLog *log)
 	for (size_t i = 0; i < log->nentries; i++)
 		json_decref(log->entries[i].record);
 	json_decref(L->empty_detail);
+	pv_journal_files_free(L->files, L->nfiles);
 	free(log->entries);
 	free(L);
 }

@@ -6,7 +6,9 @@
  * crash, a hand edit); empty lines are ignored.  The last line may lack its newline: it is
  * used if it parses and counted as torn otherwise.
  *
- * Records keep the file's order; incident lists and timelines are sorted by seq.  Strings in a
+ * pv_journal_read() reads the rotated files too (path.N ... path.1, then path: see
+ * journal_chain.h), as one log in that order.
+ * Records keep the files' order; incident lists and timelines are sorted by seq.  Strings in a
  * PvJournalEntry point into its jansson object and live as long as the PvJournalLog.
  * Nothing here writes.
  */
@@ -34,6 +36,7 @@ typedef struct {
 	json_t *detail;      /* borrowed; always an object (empty when absent or not an object) */
 	json_t *record;      /* borrowed; the whole record object */
 	size_t line;         /* 1-based line number in the file */
+	const char *file;    /* the file it was read from (NULL for pv_journal_parse text) */
 } PvJournalEntry;
 
 typedef struct {
@@ -41,10 +44,12 @@ typedef struct {
 	size_t nentries;
 	size_t nbad;           /* unparseable lines skipped (a torn last line included) */
 	size_t first_bad_line; /* 0 when nbad == 0 */
+	const char *first_bad_file; /* its file (NULL for pv_journal_parse text) */
 	bool torn_tail;        /* the last line had no newline and did not parse */
 } PvJournalLog;
 
-/* Reads path.  A missing file is PV_ERR_NOT_FOUND (callers may treat it as empty). */
+/* Reads path and its rotated files, oldest first.  No file at all is PV_ERR_NOT_FOUND
+ * (callers may treat it as empty). */
 PvStatus pv_journal_read(const char *path, PvJournalLog **out, PvError *err) PV_MUSTCHECK;
 /* Parses journal text held in memory (never fails; bad lines are counted). */
 PvJournalLog *pv_journal_parse(const char *text, size_t len);

@@ -25,6 +25,7 @@
 #include "common/json.h"
 #include "common/redact.h"
 #include "journal/journal.h"
+#include "journal/journal_chain.h"
 #include "journal/journal_read.h"
 
 typedef struct {
@@ -175,26 +176,26 @@ static void test_record_format(void **state)
 	assert_non_null(strstr(text,
 	                       "\"incident\":null,\"event\":\"daemon-start\",\"phase\":\"event\","
 	                       "\"node\":null,\"outcome\":null,\"duration_ms\":null,"
-	                       "\"detail\":{}}\n"));
+	                       "\"detail\":{},\"prev\":\"" PV_JOURNAL_GENESIS "\"}\n"));
 	assert_non_null(strstr(second, "\"incident\":\"20261125T173455Z-2\",\"event\":\"promote\","
 	                               "\"phase\":\"end\",\"node\":\"n1\",\"outcome\":\"ok\","
-	                               "\"duration_ms\":1234,\"detail\":{\"a\":1}}\n"));
+	                               "\"duration_ms\":1234,\"detail\":{\"a\":1},\"prev\":\""));
 	assert_int_equal(count_char(text, '\n'), 2);
 
 	json_error_t jerr;
 	json_t *o = json_loadb(text, (size_t)(second - text), 0, &jerr);
 	assert_non_null(o);
 	const char *keys[] = {"seq",   "ts",   "mono_ms", "incident",    "event",
-	                      "phase", "node", "outcome", "duration_ms", "detail"};
+	                      "phase", "node", "outcome", "duration_ms", "detail", "prev"};
 	size_t k = 0;
 	const char *key;
 	json_t *val;
 	json_object_foreach(o, key, val)
 	{
-		assert_true(k < 10);
+		assert_true(k < 11);
 		assert_string_equal(key, keys[k++]);
 	}
-	assert_int_equal(k, 10);
+	assert_int_equal(k, 11);
 	/* ts is UTC with microseconds */
 	const char *ts = json_string_value(json_object_get(o, "ts"));
 	assert_int_equal(strlen(ts), 27);
