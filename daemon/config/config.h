@@ -100,6 +100,8 @@ typedef struct {
 	int replication_warn_lag_bytes;
 
 	char *journal_path;
+	int journal_max_bytes; /* rotate once the file has reached this size */
+	int journal_keep;      /* rotated files kept */
 	char *control_socket;
 	char *control_pidfile; /* default: control_socket + ".pid" */
 
@@ -121,6 +123,15 @@ typedef struct {
 	int backup_max_rate_kb;      /* 0: unlimited */
 	int backup_timeout_s;
 	char *backup_pg_bin_dir;     /* "": PATH, then /usr/lib/postgresql/N/bin */
+
+	/* metrics (pgvigild/metrics.c): Prometheus and health endpoints over HTTP */
+	bool metrics_enabled; /* false when the metrics group is absent */
+	char *metrics_listen; /* "HOST:PORT" */
+
+	/* hooks (pgvigild/hooks.c): operator programs run on daemon events */
+	char *hooks_on_failover; /* "": none */
+	char *hooks_on_incident; /* "": none */
+	int hooks_timeout_ms;
 } PvConfig;
 
 /*

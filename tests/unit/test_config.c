@@ -213,6 +213,8 @@ static const TemplateLine template_lines[] = {
     {NULL, "};", NULL},
     {NULL, "journal = {", NULL},
     {"journal.path", "\tpath = %s;", "\"/var/lib/pgvigil/journal.jsonl\""},
+    {"journal.max_bytes", "\tmax_bytes = %s;", "67108864"},
+    {"journal.keep", "\tkeep = %s;", "8"},
     {NULL, "};", NULL},
     {NULL, "control = {", NULL},
     {"control.socket", "\tsocket = %s;", "\"/run/pgvigil/pgvigil.sock\""},
@@ -249,6 +251,14 @@ static const TemplateLine template_lines[] = {
     {"backup.max_rate", "\tmax_rate = %s;", "0"},
     {"backup.timeout_s", "\ttimeout_s = %s;", "21600"},
     {"backup.pg_bin_dir", "\tpg_bin_dir = %s;", "\"\""},
+    {NULL, "};", NULL},
+    {NULL, "metrics = {", NULL},
+    {"metrics.listen", "\tlisten = %s;", "\"127.0.0.1:9187\""},
+    {NULL, "};", NULL},
+    {NULL, "hooks = {", NULL},
+    {"hooks.on_failover", "\ton_failover = %s;", "\"\""},
+    {"hooks.on_incident", "\ton_incident = %s;", "\"\""},
+    {"hooks.timeout_ms", "\ttimeout_ms = %s;", "10000"},
     {NULL, "};", NULL},
 };
 
@@ -1186,7 +1196,8 @@ static void test_print_round_trip(void **state)
 	PvConfig *cfg = load_ok(MINIMAL);
 	char *out = print_cfg(cfg);
 	for (const char *const *n = pv_config_setting_names(); *n; n++) {
-		if (strncmp(*n, "pgbouncer.", 10) == 0 || strncmp(*n, "cluster.nodes.ssh.", 18) == 0)
+		if (strncmp(*n, "pgbouncer.", 10) == 0 || strncmp(*n, "cluster.nodes.ssh.", 18) == 0 ||
+		    strncmp(*n, "metrics.", 8) == 0)
 			continue; /* absent group: not printed */
 		const char *leaf = strrchr(*n, '.') + 1;
 		char *needle = pv_xasprintf("\t%s = ", leaf);
