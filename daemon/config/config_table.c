@@ -380,7 +380,7 @@ const PvOption pv_options[] = {
      .type = PV_OPT_INT,
      .def = "16777216",
      .min = 0,
-     .max = 2147483647,
+     .max = 1073741824,
      .offset = CF(replication_warn_lag_bytes),
      .doc = "a standby further behind than this is reported as lagging; 0: never"},
 
