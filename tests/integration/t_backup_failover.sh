@@ -47,5 +47,8 @@ check "pg_verifybackup run by hand agrees" "$PG_BIN/pg_verifybackup" -q "$CL_DIR
 check "pgvigil backup list shows it" grep -q "$label.*verified.*promotion.*$incident" <<<"$(pgvigil backup list)"
 check "pgvigil incident show lists the backup" grep -q "backup" <<<"$(pgvigil incident show "$incident")"
 check "pgvigild still running" t_daemon_alive
+rc=0
+pgvigild_stop >/dev/null || rc=$?
+check_eq "pgvigild exits 0 on SIGTERM (under PGVIGILD_WRAPPER too: no valgrind error)" 0 "$rc"
 
 t_done
