@@ -37,10 +37,13 @@
 #   netns_rules                  the bridge's rule set
 #   netns_pg_start ROLE DIR [PORT]   a PostgreSQL 15 instance inside ROLE, listening on ROLE's
 #                                    address (default port 5432), data in DIR (initdb'd when
-#                                    empty, owned by postgres; DIR's parent must be traversable)
+#                                    empty, owned by postgres; DIR's parent must be traversable),
+#                                    its Unix socket in DIR.sock, its log DIR.log
 #   netns_pg_stop DIR            stops it (fast, then immediate)
 #   netns_psql FROM ROLE SQL [PORT]   psql from namespace FROM to ROLE's address, as postgres,
 #                                    connect_timeout=2, unaligned tuples only
+#   netns_cluster_create DIR ...     a primary, two standbys, PgBouncer and a pgvigil.conf, each
+#                                    on its own host (see "a whole cluster" below)
 # As a command:  scripts/netns.sh create | destroy | status | cut ROLE | cut-between R1 R2 |
 #                loss ROLE PERCENT | heal ROLE | heal-all | addr ROLE | exec ROLE CMD...
 
@@ -270,11 +273,48 @@ netns_heal_all() { _nn_nft flush chain bridge pgvigil forward; }
 
 _nn_pg() { (cd / && runuser -u postgres -- "$@"); }
 
-netns_pg_start() {
-	local role=$1 dir=$2 port=${3:-5432} ns addr net
+# _nn_pg_conf ROLE DIR PORT: appends ROLE's own settings to DIR's postgresql.conf (later lines
+# win over what a base backup copied) and the topology's lines to pg_hba.conf.
+_nn_pg_conf() {
+	local role=$1 dir=$2 port=$3 ns addr net
 	ns=$(netns_name "$role") || return 2
 	addr=$(netns_addr "$role")
 	net=$(netns_net)
+	# sockets beside the data directory: a base backup would copy their lock files
+	mkdir -p "$dir.sock" && chown postgres: "$dir.sock" && chmod 700 "$dir.sock" || return 1
+	rm -f "$dir"/.s.PGSQL.*
+	cat >>"$dir/postgresql.conf" <<EOF || return 1
+
+# --- pgvigil test node $role in namespace $ns (scripts/netns.sh) ---
+listen_addresses = '$addr'
+port = $port
+unix_socket_directories = '$dir.sock'
+cluster_name = '$role'
+max_connections = 30
+shared_buffers = 16MB
+huge_pages = off
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = 256MB
+hot_standby = on
+wal_log_hints = on
+wal_retrieve_retry_interval = 1s
+wal_receiver_status_interval = 1s
+wal_receiver_timeout = 5s
+log_line_prefix = '%m [%p] %q%a '
+EOF
+	grep -q "^host all all $net.0/24 trust" "$dir/pg_hba.conf" && return 0
+	cat >>"$dir/pg_hba.conf" <<EOF
+# every host of the test topology (scripts/netns.sh)
+host all all $net.0/24 trust
+host replication all $net.0/24 trust
+EOF
+}
+
+netns_pg_start() {
+	local role=$1 dir=$2 port=${3:-5432} ns
+	ns=$(netns_name "$role") || return 2
 	[[ -n $dir ]] || {
 		_nn_err "usage: netns_pg_start ROLE DIR [PORT]"
 		return 2
@@ -288,26 +328,7 @@ netns_pg_start() {
 			cat "$dir.initdb.log" >&2
 			return 1
 		}
-		cat >>"$dir/postgresql.conf" <<EOF
-
-# --- pgvigil test node $role in namespace $ns (scripts/netns.sh) ---
-listen_addresses = '$addr'
-port = $port
-unix_socket_directories = '$dir'
-max_connections = 30
-shared_buffers = 16MB
-huge_pages = off
-wal_level = replica
-max_wal_senders = 10
-hot_standby = on
-wal_log_hints = on
-cluster_name = '$role'
-EOF
-		cat >>"$dir/pg_hba.conf" <<EOF
-# every host of the test topology (scripts/netns.sh)
-host all all $net.0/24 trust
-host replication all $net.0/24 trust
-EOF
+		_nn_pg_conf "$role" "$dir" "$port" || return 1
 	fi
 	touch "$dir.log" && chown postgres: "$dir.log"
 	ip netns exec "$ns" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -l "$dir.log" -w -t 60 -s start >/dev/null || {
@@ -329,6 +350,199 @@ netns_psql() {
 	addr=$(netns_addr "$role") || return 2
 	netns_exec "$from" runuser -u postgres -- timeout -k 2 15 "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
 		-d "host=$addr port=$port user=postgres dbname=postgres connect_timeout=2" -c "$sql"
+}
+
+# --- a whole cluster in the topology -------------------------------------------------------------
+#
+# netns_cluster_create DIR: like scripts/cluster.sh, but each server on its own "host": n0 the
+# primary and n1, n2 streaming standbys (pg_basebackup across the bridge) at their namespaces'
+# addresses, port 5432; PgBouncer in bnc at its address, port 6432; DIR/pgvigil.conf for a
+# pgvigild in ctl (netns_pgvigild_start).  DIR (absent or empty) holds everything, like a
+# cluster.sh directory: n0/ n1/ n2/ NODE.log pgbouncer.* pgvigil-databases.ini pgvigil.conf
+# journal.jsonl pgvigil.sock pgvigild.*.  Waits until both standbys stream (30 s).
+#   netns_cluster_psql FROM NODE SQL   NODE: n0 n1 n2, app (PgBouncer database app), admin
+#   netns_pgvigild_start DIR / netns_pgvigild_stop DIR    pgvigild --foreground inside ctl
+#   netns_cluster_destroy DIR          stops all of it and removes DIR
+
+_nn_wait() {
+	local secs=$1 end
+	shift
+	end=$(($(_nn_now_ms) + secs * 1000))
+	until "$@" >/dev/null 2>&1; do
+		(($(_nn_now_ms) >= end)) && return 1
+		sleep 0.1
+	done
+}
+
+netns_cluster_psql() {
+	local from=$1 node=$2 sql=$3 db=postgres port=5432 host
+	case $node in
+	app | admin)
+		host=$(netns_addr bnc)
+		port=6432
+		[[ $node == admin ]] && db=pgbouncer || db=app
+		;;
+	*) host=$(netns_addr "$node") || return 2 ;;
+	esac
+	netns_exec "$from" runuser -u postgres -- timeout -k 2 15 "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		-d "host=$host port=$port user=postgres dbname=$db connect_timeout=2" -c "$sql"
+}
+
+_nn_streaming() {
+	[[ $(netns_cluster_psql ctl n0 "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name IN ('n1', 'n2')") == 2 ]]
+}
+
+netns_cluster_create() {
+	local dir=$1 n pids=() p rc=0 n0 bnc net
+	[[ -n $dir ]] || {
+		_nn_err "usage: netns_cluster_create DIR"
+		return 2
+	}
+	_nn_exists "$(netns_name ctl)" || {
+		_nn_err "no topology: netns_create first"
+		return 1
+	}
+	mkdir -p "$dir" && [[ -z $(ls -A "$dir") ]] || {
+		_nn_err "$dir is not empty"
+		return 1
+	}
+	dir=$(cd "$dir" && pwd)
+	touch "$dir/.pgvigil-netns-cluster"
+	chown postgres: "$dir" && chmod 755 "$dir"
+	n0=$(netns_addr n0)
+	bnc=$(netns_addr bnc)
+	net=$(netns_net)
+	netns_pg_start n0 "$dir/n0" || return 1
+	for n in n1 n2; do
+		netns_exec "$n" runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$n0" -p 5432 -U postgres -w \
+			-D "$dir/$n" -X stream -c fast --no-sync >"$dir/basebackup-$n.log" 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	((rc)) && {
+		_nn_err "pg_basebackup failed:"
+		cat "$dir"/basebackup-n?.log >&2
+		return 1
+	}
+	for n in n1 n2; do
+		_nn_pg_conf "$n" "$dir/$n" 5432 || return 1
+		touch "$dir/$n/standby.signal" && chown postgres: "$dir/$n/standby.signal"
+		echo "primary_conninfo = 'host=$n0 port=5432 user=postgres application_name=$n connect_timeout=2'" \
+			>>"$dir/$n/postgresql.auto.conf"
+		netns_pg_start "$n" "$dir/$n" || return 1
+	done
+
+	printf '[databases]\napp = host=%s port=5432 dbname=postgres\n' "$n0" >"$dir/pgvigil-databases.ini"
+	printf '"postgres" ""\n' >"$dir/pgbouncer-users.txt"
+	mkdir -p "$dir/sock" && chown postgres: "$dir/sock"
+	cat >"$dir/pgbouncer.ini" <<EOF
+%include $dir/pgvigil-databases.ini
+
+[pgbouncer]
+listen_addr = $bnc
+listen_port = 6432
+unix_socket_dir = $dir/sock
+auth_type = trust
+auth_file = $dir/pgbouncer-users.txt
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 200
+default_pool_size = 10
+ignore_startup_parameters = extra_float_digits
+server_login_retry = 0.1
+server_connect_timeout = 2
+query_wait_timeout = 15
+client_login_timeout = 15
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+EOF
+	chmod 644 "$dir/pgvigil-databases.ini" "$dir/pgbouncer.ini" "$dir/pgbouncer-users.txt"
+	netns_exec bnc runuser -u postgres -- /usr/sbin/pgbouncer -d -q "$dir/pgbouncer.ini" || {
+		_nn_err "pgbouncer failed to start:"
+		tail -n 20 "$dir/pgbouncer.log" >&2
+		return 1
+	}
+	_nn_wait 10 netns_cluster_psql ctl admin "SHOW VERSION" || {
+		_nn_err "pgbouncer not answering on $bnc:6432"
+		return 1
+	}
+
+	cat >"$dir/pgvigil.conf" <<EOF
+# pgvigil configuration for the namespace cluster in $dir (written by scripts/netns.sh);
+# pgvigild runs in $(netns_name ctl) ($(netns_addr ctl)), every node on its own host.
+cluster = {
+  name = "netns";
+  nodes = (
+    { name = "n0"; conninfo = "host=$n0 port=5432 user=postgres dbname=postgres"; priority = 100; },
+    { name = "n1"; conninfo = "host=$(netns_addr n1) port=5432 user=postgres dbname=postgres"; priority = 100; },
+    { name = "n2"; conninfo = "host=$(netns_addr n2) port=5432 user=postgres dbname=postgres"; priority = 50; }
+  );
+};
+probe = { interval_ms = 500; timeout_ms = 1000; retry_interval_ms = 100; };
+failover = { mode = "automatic"; confirm_failures = 3; promote_timeout_ms = 30000; repoint_timeout_ms = 10000; };
+journal = { path = "$dir/journal.jsonl"; };
+control = { socket = "$dir/pgvigil.sock"; pidfile = "$dir/pgvigild.pid"; };
+log = { path = "$dir/pgvigild.log"; level = "info"; };
+pgbouncer = {
+  admin_conninfo = "host=$bnc port=6432 dbname=pgbouncer user=postgres";
+  include_file = "$dir/pgvigil-databases.ini";
+  timeout_ms = 2000;
+  databases = ( { name = "app"; dbname = "postgres"; } );
+};
+EOF
+	_nn_wait 30 _nn_streaming || {
+		_nn_err "standbys not streaming from n0 after 30 s"
+		return 1
+	}
+}
+
+netns_pgvigild_start() {
+	local dir=$1 bin=${PGVIGIL_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bin}
+	[[ -x $bin/pgvigild ]] || {
+		_nn_err "$bin/pgvigild not built (make)"
+		return 1
+	}
+	# shellcheck disable=SC2086
+	ip netns exec "$(netns_name ctl)" ${PGVIGILD_WRAPPER:-} "$bin/pgvigild" -c "$dir/pgvigil.conf" --foreground \
+		>>"$dir/pgvigild.stderr" 2>&1 </dev/null &
+	echo $! >"$dir/pgvigild.fgpid"
+}
+
+netns_pgvigild_stop() {
+	local dir=$1 pid end
+	[[ -r $dir/pgvigild.fgpid ]] || return 0
+	pid=$(cat "$dir/pgvigild.fgpid")
+	kill -TERM "$pid" 2>/dev/null
+	end=$(($(_nn_now_ms) + 10000))
+	while kill -0 "$pid" 2>/dev/null; do
+		if (($(_nn_now_ms) > end)); then
+			kill -KILL "$pid" 2>/dev/null
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$pid" 2>/dev/null
+	rm -f "$dir/pgvigild.fgpid"
+	return 0
+}
+
+netns_cluster_destroy() {
+	local dir=$1 n pid
+	[[ -n $dir && -d $dir ]] || return 0
+	[[ -e $dir/.pgvigil-netns-cluster ]] || {
+		_nn_err "refusing to destroy $dir: not made by netns_cluster_create"
+		return 1
+	}
+	netns_pgvigild_stop "$dir"
+	if [[ -r $dir/pgbouncer.pid ]]; then
+		pid=$(cat "$dir/pgbouncer.pid")
+		[[ $pid =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null
+	fi
+	for n in n0 n1 n2; do
+		[[ -r $dir/$n/postmaster.pid ]] &&
+			_nn_pg "$PG_BIN/pg_ctl" -D "$dir/$n" -m immediate -w -t 10 -s stop >/dev/null 2>&1
+	done
+	rm -rf "$dir"
 }
 
 # --- command line ----------------------------------------------------------------------------
