@@ -99,14 +99,34 @@ bool pv_core_sees(const PvClusterView *v, int i, int p, int stale_ms)
 	return true;
 }
 
-void pv_core_rank(const PvClusterView *v, int old_primary, int target, int stale_ms,
+/* Is name in the comma-separated list? (core cannot use health.h's: no dependency loop) */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+void pv_core_rank(const PvClusterView *v, int old_primary, int target, const PvRankRules *rules,
                   PvDecision *out)
 {
 	uint64_t best = 0;
 	bool any = false;
+	int stale_ms = rules ? rules->standby_stale_ms : 0;
+	const PvNodeObs *old = old_primary >= 0 ? &v->nodes[old_primary].obs : NULL;
+	uint64_t old_lsn = old ? old->current_lsn : 0;
+	bool sync_guard = old && old->sync_configured && !(rules && rules->allow_data_loss);
+	int64_t max_lag = rules && !rules->allow_data_loss ? rules->max_lag_bytes : 0;
 
 	out->old_primary = old_primary;
 	out->winner = -1;
+	out->loss_bytes = -1;
 	out->ncandidates = 0;
 	out->nvoters = 0;
 	out->nseeing = 0;
@@ -117,6 +137,8 @@ void pv_core_rank(const PvClusterView *v, int old_primary, int target, int stale
 		c->eligible = false;
 		c->sees_primary = false;
 		c->lsn = n->obs.in_recovery ? pv_core_standby_lsn(&n->obs) : n->obs.current_lsn;
+		c->gap_bytes = old_lsn && c->lsn ? (old_lsn > c->lsn ? (int64_t)(old_lsn - c->lsn) : 0) : -1;
+		c->sync = old && in_list(old->sync_standbys, n->name);
 		if (i == old_primary) {
 			c->reason = "old primary";
 		} else if (!answers(n)) {
@@ -135,6 +157,10 @@ void pv_core_rank(const PvClusterView *v, int old_primary, int target, int stale
 				c->reason = "former primary";
 			else if (n->priority <= 0)
 				c->reason = "priority 0";
+			else if (sync_guard && !c->sync)
+				c->reason = "not a synchronous standby (synchronous replication is configured)";
+			else if (max_lag > 0 && c->gap_bytes > max_lag)
+				c->reason = "behind the old primary by more than failover.max_lag_bytes";
 			else {
 				c->eligible = true;
 				c->reason = "eligible";
@@ -165,6 +191,8 @@ void pv_core_rank(const PvClusterView *v, int old_primary, int target, int stale
 		if (out->winner < 0 || v->nodes[c->node].priority > v->nodes[out->winner].priority)
 			out->winner = c->node;
 	}
+	out->sync_guarded = sync_guard;
+	out->loss_bytes = out->winner >= 0 ? out->candidates[out->winner].gap_bytes : -1;
 	for (int k = 0; k < out->ncandidates; k++) {
 		PvCandidate *c = &out->candidates[k];
 		if (c->node == out->winner)
@@ -182,9 +210,10 @@ static void set_reason(PvDecision *out, PvVerdict verdict, const char *fmt, cons
 }
 
 /* Shared by the automatic and the manual path: the checks after "the primary looks gone". */
-static void decide_gone(const PvClusterView *v, int p, int target, int stale_ms, PvDecision *out)
+static void decide_gone(const PvClusterView *v, int p, int target, const PvRankRules *rules,
+                        PvDecision *out)
 {
-	pv_core_rank(v, p, target, stale_ms, out);
+	pv_core_rank(v, p, target, rules, out);
 	if (out->nstale > 0) {
 		out->winner = -1;
 		set_reason(out, PV_VERDICT_SUSPECT,
@@ -264,7 +293,8 @@ static void decide_alive(const PvClusterView *v, const PvPolicy *p, PvDecision *
 		return;
 	}
 	/* first-hand evidence: no standby vote needed, but the candidates are ranked the same way */
-	pv_core_rank(v, v->primary, -1, p->standby_stale_ms, out);
+	PvRankRules rules = {.standby_stale_ms = p->standby_stale_ms, .max_lag_bytes = p->max_lag_bytes};
+	pv_core_rank(v, v->primary, -1, &rules, out);
 	if (out->winner < 0) {
 		set_reason(out, PV_VERDICT_NO_CANDIDATE, "primary %s stuck for %s ms and no standby can be promoted",
 		           pn->name, ms);
@@ -306,14 +336,16 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
 		           pn->obs.reason);
 		return;
 	}
-	decide_gone(v, v->primary, -1, p->standby_stale_ms, out);
+	PvRankRules rules = {.standby_stale_ms = p->standby_stale_ms, .max_lag_bytes = p->max_lag_bytes};
+	decide_gone(v, v->primary, -1, &rules, out);
 	if (out->verdict == PV_VERDICT_FAILOVER && !p->automatic)
 		set_reason(out, PV_VERDICT_MANUAL_REQUIRED,
 		           "primary %s is down; failover.mode is manual: run pgvigil failover%s",
 		           pn->name, NULL);
 }
 
-void pv_core_decide_manual(const PvClusterView *v, int target, int stale_ms, PvDecision *out)
+void pv_core_decide_manual(const PvClusterView *v, int target, const PvRankRules *rules,
+                           PvDecision *out)
 {
 	memset(out, 0, sizeof *out);
 	out->old_primary = v->primary;
@@ -325,7 +357,7 @@ void pv_core_decide_manual(const PvClusterView *v, int target, int stale_ms, PvD
 		return;
 	}
 	if (seen >= 0) {
-		pv_core_rank(v, seen, target, stale_ms, out);
+		pv_core_rank(v, seen, target, rules, out);
 		set_reason(out, PV_VERDICT_HEALTHY,
 		           "%s still answers as a primary: a failover now would make a second "
 		           "primary (stop it first)%s",
@@ -333,10 +365,10 @@ void pv_core_decide_manual(const PvClusterView *v, int target, int stale_ms, PvD
 		return;
 	}
 	if (v->primary < 0) {
-		pv_core_rank(v, -1, target, stale_ms, out);
+		pv_core_rank(v, -1, target, rules, out);
 		set_reason(out, PV_VERDICT_UNKNOWN_PRIMARY,
 		           "no primary known: refusing to pick one blind%s%s", NULL, NULL);
 		return;
 	}
-	decide_gone(v, v->primary, target, stale_ms, out);
+	decide_gone(v, v->primary, target, rules, out);
 }

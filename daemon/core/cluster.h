@@ -52,6 +52,9 @@ typedef struct {
 	bool has_heartbeat_table;
 	int64_t heartbeat_seq;        /* standby: the heartbeat it replayed; -1 unknown */
 	bool archive_failing;         /* pg_stat_archiver: last failure after last success */
+	/* primary: synchronous replication */
+	bool sync_configured;         /* synchronous_standby_names is set */
+	char sync_standbys[256];      /* application_name of each sync/quorum standby, comma-separated */
 } PvNodeObs;
 
 #define PV_COMMIT_SAMPLES 16
@@ -89,9 +92,17 @@ typedef struct {
 	int primary;                /* index of the known primary, or -1 */
 } PvClusterView;
 
+/* How candidates are ranked (automatic and manual alike). */
+typedef struct {
+	int standby_stale_ms;     /* 0: from each standby's wal_receiver_timeout */
+	int64_t max_lag_bytes;    /* a candidate further behind the old primary is not promoted; 0: no limit */
+	bool allow_data_loss;     /* an operator's --allow-data-loss: the two guards above are off */
+} PvRankRules;
+
 typedef struct {
 	int confirm_failures;
 	bool automatic;
+	int64_t max_lag_bytes;
 	int standby_stale_ms;  /* 0: from each standby's wal_receiver_timeout */
 	int wedged_after_ms;   /* 0: never fail over a wedged primary */
 	int locks_failover_after_ms; /* 0: never */
@@ -125,6 +136,8 @@ typedef struct {
 	bool eligible;
 	bool sees_primary;   /* a standby still streaming from the old primary */
 	uint64_t lsn;        /* the LSN candidates are ranked by */
+	int64_t gap_bytes;   /* how far it trails the old primary's last seen LSN (-1 unknown) */
+	bool sync;           /* a synchronous standby of the old primary */
 	const char *reason;  /* static string: why it won or could not */
 } PvCandidate;
 
@@ -137,6 +150,8 @@ typedef struct {
 	int nvoters;         /* reachable standbys asked */
 	int nseeing;         /* of them, still streaming from the old primary */
 	int nstale;          /* reachable standbys not asked since the primary failed */
+	int64_t loss_bytes;  /* the winner's gap behind the old primary's last seen LSN (-1 unknown) */
+	bool sync_guarded;   /* only synchronous standbys were eligible */
 	char reason[256];
 } PvDecision;
 
@@ -162,7 +177,7 @@ uint64_t pv_core_standby_lsn(const PvNodeObs *o);
  * restricts the winner to that node (a manual --to); it must still be eligible and not behind
  * another eligible standby.
  */
-void pv_core_rank(const PvClusterView *v, int old_primary, int target, int stale_ms,
+void pv_core_rank(const PvClusterView *v, int old_primary, int target, const PvRankRules *rules,
                   PvDecision *out);
 
 /* The automatic decision for this round. */
@@ -172,7 +187,8 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out);
  * A manual failover request: the same checks, minus the confirm count and mode.  Refuses
  * (verdict != FAILOVER, reason set) while the primary still answers as a primary.
  */
-void pv_core_decide_manual(const PvClusterView *v, int target, int stale_ms, PvDecision *out);
+void pv_core_decide_manual(const PvClusterView *v, int target, const PvRankRules *rules,
+                           PvDecision *out);
 
 /* "0/3000148" <-> 0x3000148.  Parse returns false on malformed text. */
 bool pv_lsn_parse(const char *s, uint64_t *out);

@@ -23,15 +23,24 @@ static void print_decision(json_t *dec)
 	if (!dec)
 		return;
 	printf("decision: %s (%s)\n", str_or(dec, "verdict", "?"), str_or(dec, "reason", ""));
-	printf("  %-12s %-10s %-14s %-8s %-8s %s\n", "CANDIDATE", "REACHABLE", "LSN", "PRIORITY",
-	       "ELIGIBLE", "WHY");
+	json_t *loss = json_object_get(dec, "loss_bytes");
+	if (json_is_integer(loss))
+		printf("data loss bound: the new primary trails the old one's last seen LSN %s by %lld "
+		       "bytes\n",
+		       str_or(dec, "old_primary_last_lsn", "?"), (long long)json_integer_value(loss));
+	printf("  %-12s %-10s %-14s %-12s %-8s %-8s %s\n", "CANDIDATE", "REACHABLE", "LSN", "GAP",
+	       "PRIORITY", "ELIGIBLE", "WHY");
 	size_t i;
 	json_t *c;
 	json_array_foreach(json_object_get(dec, "candidates"), i, c)
 	{
-		printf("  %-12s %-10s %-14s %-8lld %-8s %s\n", str_or(c, "node", "?"),
+		char gap[32] = "-";
+		json_t *g = json_object_get(c, "gap_bytes");
+		if (json_is_integer(g))
+			snprintf(gap, sizeof gap, "%lld B", (long long)json_integer_value(g));
+		printf("  %-12s %-10s %-14s %-12s %-8lld %-8s %s\n", str_or(c, "node", "?"),
 		       json_is_true(json_object_get(c, "reachable")) ? "yes" : "no",
-		       str_or(c, "rank_lsn", "-"), (long long)json_integer_value(json_object_get(c, "priority")),
+		       str_or(c, "rank_lsn", "-"), gap, (long long)json_integer_value(json_object_get(c, "priority")),
 		       json_is_true(json_object_get(c, "eligible")) ? "yes" : "no", str_or(c, "reason", ""));
 	}
 }
@@ -39,7 +48,7 @@ static void print_decision(json_t *dec)
 int pv_cmd_failover(PvCli *cli, int argc, char **argv)
 {
 	const char *to = NULL, *reason = NULL;
-	bool dry = false;
+	bool dry = false, allow_loss = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
 			to = argv[++i];
@@ -47,9 +56,11 @@ int pv_cmd_failover(PvCli *cli, int argc, char **argv)
 			reason = argv[++i];
 		else if (strcmp(argv[i], "--dry-run") == 0)
 			dry = true;
+		else if (strcmp(argv[i], "--allow-data-loss") == 0)
+			allow_loss = true;
 		else
 			return pv_cli_fail(2, "failover: unknown argument %s (usage: failover [--to NODE] "
-			                      "[--dry-run] --reason TEXT)",
+			                      "[--dry-run] [--allow-data-loss] --reason TEXT)",
 			                   argv[i]);
 	}
 	if (!reason || !*reason)
@@ -64,6 +75,7 @@ int pv_cmd_failover(PvCli *cli, int argc, char **argv)
 	pv_json_str(&j, "cmd", "failover");
 	pv_json_str(&j, "to", to);
 	pv_json_bool(&j, "dry_run", dry);
+	pv_json_bool(&j, "allow_data_loss", allow_loss);
 	pv_json_str(&j, "reason", reason);
 	pv_json_obj_close(&j);
 

@@ -16,7 +16,7 @@ static const struct {
 	const char *usage;
 } verbs[] = {
 	{"status", pv_cmd_status, "status [--json]"},
-	{"failover", pv_cmd_failover, "failover [--to NODE] [--dry-run] --reason TEXT"},
+	{"failover", pv_cmd_failover, "failover [--to NODE] [--dry-run] [--allow-data-loss] --reason TEXT"},
 	{"incident", pv_cmd_incident,
 	 "incident list [--json] | incident show ID [--json] | incident open --reason TEXT | "
 	 "incident close ID [--reason TEXT]"},

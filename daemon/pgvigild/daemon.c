@@ -206,6 +206,11 @@ static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const P
 	if (dec->old_primary >= 0)
 		lsn_json(j, "old_primary_last_lsn", v->nodes[dec->old_primary].obs.current_lsn);
 	pv_json_int(j, "standbys_asked", dec->nvoters);
+	if (dec->loss_bytes >= 0)
+		pv_json_int(j, "loss_bytes", dec->loss_bytes);
+	else
+		pv_json_null(j, "loss_bytes");
+	pv_json_bool(j, "sync_guarded", dec->sync_guarded);
 	pv_json_int(j, "standbys_seeing_primary", dec->nseeing);
 	pv_json_arr_open(j, "candidates");
 	for (int k = 0; k < dec->ncandidates; k++) {
@@ -220,6 +225,11 @@ static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const P
 		lsn_json(j, "rank_lsn", c->lsn);
 		pv_json_int(j, "priority", n->priority);
 		pv_json_bool(j, "sees_primary", c->sees_primary);
+		if (c->gap_bytes >= 0)
+			pv_json_int(j, "gap_bytes", c->gap_bytes);
+		else
+			pv_json_null(j, "gap_bytes");
+		pv_json_bool(j, "sync", c->sync);
 		pv_json_bool(j, "eligible", c->eligible);
 		pv_json_str(j, "reason", c->reason);
 		pv_json_obj_close(j);
@@ -488,6 +498,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 		.automatic = d->cfg->failover_mode == PV_FAILOVER_AUTOMATIC,
 		.standby_stale_ms = d->cfg->failover_standby_stale_ms,
 		.wedged_after_ms = d->cfg->failover_wedged_after_ms,
+		.max_lag_bytes = d->cfg->failover_max_lag_bytes,
 		.locks_failover_after_ms = d->cfg->locks_failover_after_ms,
 		.now_ms = now,
 	};
@@ -734,7 +745,12 @@ static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 		respond_error(req, "a failover is still completing (waiting for standbys to follow)");
 		return;
 	}
-	pv_core_decide_manual(&d->view, target, d->cfg->failover_standby_stale_ms, &dec);
+	PvRankRules rules = {
+		.standby_stale_ms = d->cfg->failover_standby_stale_ms,
+		.max_lag_bytes = d->cfg->failover_max_lag_bytes,
+		.allow_data_loss = json_is_true(json_object_get(rq, "allow_data_loss")),
+	};
+	pv_core_decide_manual(&d->view, target, &rules, &dec);
 
 	PvBuf b = {0};
 	PvJson j;
@@ -745,6 +761,7 @@ static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	pv_json_str(&j, "reason", reason);
 	pv_json_str(&j, "target", to);
 	pv_json_bool(&j, "dry_run", dry);
+	pv_json_bool(&j, "allow_data_loss", rules.allow_data_loss);
 	pv_json_str(&j, "verdict", pv_verdict_name(dec.verdict));
 	pv_json_str(&j, "decision_reason", dec.reason);
 	pv_json_obj_close(&j);

@@ -23,7 +23,10 @@
 	" (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_receiver_timeout'),"        \
 	" to_regclass('pgvigil.heartbeat') IS NOT NULL,"                                         \
 	" (SELECT coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false)" \
-	"  FROM pg_stat_archiver)"                                                               \
+	"  FROM pg_stat_archiver),"                                                              \
+	" current_setting('synchronous_standby_names') <> '',"                                    \
+	" (SELECT string_agg(application_name, ',') FROM pg_stat_replication"                    \
+	"  WHERE sync_state IN ('sync', 'quorum'))"                                              \
 	" FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true,"                   \
 	" (SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS clients,"           \
 	"   count(*) FILTER (WHERE wait_event_type = 'Lock' AND backend_type = 'client backend')" \
@@ -82,7 +85,7 @@ static const char *val(const PGresult *r, int col)
 
 bool pv_probe_parse(const PGresult *res, PvNodeObs *obs)
 {
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 20) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 22) {
 		obs->result = PV_PROBE_UNKNOWN;
 		snprintf(obs->reason, sizeof obs->reason, "malformed probe result");
 		return false;
@@ -115,6 +118,8 @@ bool pv_probe_parse(const PGresult *res, PvNodeObs *obs)
 	obs->wal_receiver_timeout_ms = (s = val(res, 17)) ? strtoll(s, NULL, 10) : -1;
 	obs->has_heartbeat_table = (s = val(res, 18)) && s[0] == 't';
 	obs->archive_failing = (s = val(res, 19)) && s[0] == 't';
+	obs->sync_configured = (s = val(res, 20)) && s[0] == 't';
+	snprintf(obs->sync_standbys, sizeof obs->sync_standbys, "%s", (s = val(res, 21)) ? s : "");
 	return true;
 }
 

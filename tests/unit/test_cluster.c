@@ -290,6 +290,52 @@ static void test_stale_standby_does_not_see(void **state)
 	assert_int_equal(d.verdict, PV_VERDICT_STANDBYS_SEE_PRIMARY);
 }
 
+static void test_data_loss_guard(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	PvDecision d;
+	uint64_t lsn[] = {1000, 900, 100};
+	int prio[] = {100, 100, 100};
+	PvPolicy p = {.confirm_failures = 3, .automatic = true, .max_lag_bytes = 500};
+	build(&v, "Dss", lsn, prio, 0, 3);
+	v.nodes[0].obs.current_lsn = 1000;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	assert_int_equal(d.winner, 1);
+	assert_int_equal(d.loss_bytes, 100);
+	assert_int_equal(d.candidates[2].gap_bytes, 900);
+	/* the best standby too far behind: refused, the gap recorded */
+	v.nodes[1].obs.receive_lsn = v.nodes[1].obs.replay_lsn = 200;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
+	assert_int_equal(d.candidates[1].gap_bytes, 800);
+	assert_non_null(strstr(d.candidates[1].reason, "max_lag_bytes"));
+	/* an operator's --allow-data-loss */
+	PvRankRules r = {.max_lag_bytes = 500, .allow_data_loss = true};
+	pv_core_decide_manual(&v, 1, &r, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	assert_int_equal(d.loss_bytes, 800);
+	r.allow_data_loss = false;
+	pv_core_decide_manual(&v, 1, &r, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
+	/* synchronous replication: only the sync standby, whatever the priorities */
+	uint64_t eq[] = {1000, 1000, 1000};
+	int pr[] = {100, 100, 10};
+	build(&v, "Dss", eq, pr, 0, 3);
+	v.nodes[0].obs.current_lsn = 1000;
+	v.nodes[0].obs.sync_configured = true;
+	snprintf(v.nodes[0].obs.sync_standbys, sizeof v.nodes[0].obs.sync_standbys, "n2");
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	assert_int_equal(d.winner, 2);
+	assert_true(d.sync_guarded);
+	/* no sync standby reachable: nobody */
+	v.nodes[2].obs.result = PV_PROBE_DOWN;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -310,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_lsn),
 		cmocka_unit_test(test_wedged_and_locked),
 		cmocka_unit_test(test_stale_standby_does_not_see),
+		cmocka_unit_test(test_data_loss_guard),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests_name("core/cluster", tests, NULL, NULL);

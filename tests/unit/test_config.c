@@ -188,6 +188,7 @@ static const TemplateLine template_lines[] = {
     {"failover.promote_timeout_ms", "\tpromote_timeout_ms = %s;", "30000"},
     {"failover.repoint_timeout_ms", "\trepoint_timeout_ms = %s;", "10000"},
     {"failover.wedged_after_ms", "\twedged_after_ms = %s;", "10000"},
+    {"failover.max_lag_bytes", "\tmax_lag_bytes = %s;", "16777216"},
     {"failover.standby_stale_ms", "\tstandby_stale_ms = %s;", "0"},
     {NULL, "};", NULL},
     {NULL, "slow = {", NULL},
