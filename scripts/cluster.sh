@@ -338,6 +338,7 @@ pgbouncer = {
   timeout_ms = 2000;
   databases = ( { name = "app"; dbname = "postgres"; } );
 };
+backup = { archive_dir = "$dir/wal-archive"; pg_bin_dir = "$PG_BIN"; };
 EOF
 }
 

@@ -2,7 +2,7 @@
 # tests/backup_lib.sh: helpers of the backup tests (tests/integration/t_backup*.sh), sourced
 # after tests/lib.sh.
 #
-#   bk_conf 'keep = 2; interval_s = 2;'   appends a backup group to the cluster's pgvigil.conf
+#   bk_conf 'keep = 2; interval_s = 2;'   replaces the cluster's backup group in pgvigil.conf
 #                                          (archive_dir = the cluster's wal-archive, pg_bin_dir)
 #   bk_on_exit CMD                         runs CMD in the EXIT trap, before lib.sh's cleanup
 #   bk_restored_stop DIR                   stops a restored copy started by pgvigil restore --start
@@ -12,6 +12,7 @@
 BK_EXIT_CMDS=()
 
 bk_conf() {
+	sed -i '/^backup = {.*};$/d' "$CL_DIR/pgvigil.conf" # the one-line group cluster.sh writes
 	cat >>"$CL_DIR/pgvigil.conf" <<EOF
 backup = {
   archive_dir = "$CL_DIR/wal-archive";

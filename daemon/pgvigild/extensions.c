@@ -5,6 +5,10 @@
 #include "pgvigild/extension.h"
 
 #include "act/backup_ext.h"
+#include "pgvigild/hooks.h"
+#include "pgvigild/journal_ext.h"
+#include "pgvigild/metrics.h"
+#include "pgvigild/notify.h"
 
 static const char *const event_names[] = {"incident-open", "promoted", "incident-close",
                                           "reloaded"};
@@ -16,6 +20,10 @@ const char *pv_daemon_event_name(PvDaemonEvent ev)
 }
 
 const PvExtension *const pv_extensions[] = {
+	&pv_journal_extension,
 	&pv_backup_extension,
+	&pv_metrics_extension,
+	&pv_hooks_extension,
+	&pv_notify_extension,
 	NULL,
 };

@@ -4,6 +4,11 @@
  * Start-up order matters: the configuration is validated before anything is created (a bad
  * config leaves no pidfile, socket or journal behind); the pidfile lock is taken before the
  * journal is opened, so two daemons never write one journal.
+ *
+ * Under systemd ($NOTIFY_SOCKET or $JOURNAL_STREAM set) it never daemonizes, logs to stderr
+ * (the journal of systemd) unless log.path is set, and tells the service manager READY=1 once
+ * the control socket listens and the daemon-start record is written, STOPPING=1 on the way
+ * out; the watchdog pings come from the loop (notify.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +23,9 @@
 
 #include "common/log.h"
 #include "ctl/ctl.h"
+#include "io/sdnotify.h"
 #include "pgvigild/daemon.h"
+#include "pgvigild/notify.h"
 
 #define PV_DEFAULT_CONF "/etc/pgvigil/pgvigil.conf"
 
@@ -152,6 +159,11 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* a service manager tracks this process: never fork away from it */
+	const char *stream = getenv("JOURNAL_STREAM");
+	if (pv_sd_enabled() || (stream && *stream))
+		foreground = true;
+
 	/* daemonizing chdir()s to /: SIGHUP must still find a relative -c path */
 	char *conf_abs = realpath(conf, NULL);
 	if (conf_abs)
@@ -181,6 +193,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pgvigild: %s\n", err.msg);
 		goto out;
 	}
+	pv_journal_set_rotation(journal, cfg->journal_max_bytes, cfg->journal_keep);
 	if (pv_log_open(log_path, (PvLogLevel)cfg->log_level, &err) != PV_OK) {
 		fprintf(stderr, "pgvigild: %s\n", err.msg);
 		goto out;
@@ -211,7 +224,15 @@ int main(int argc, char **argv)
 	}
 	cfg = NULL; /* the daemon owns them now */
 	journal = NULL;
+	char status[256], *ready;
+	pv_notify_status(&d, status, sizeof status);
+	ready = pv_xasprintf("READY=1\nMAINPID=%ld\nSTATUS=%s\n", (long)getpid(), status);
+	if (pv_sd_notify(NULL, ready, &err) != PV_OK)
+		pv_warn("systemd notification: %s", err.msg);
+	free(ready);
 	pv_daemon_run(&d);
+	if (pv_sd_notify(NULL, "STOPPING=1\nSTATUS=stopping\n", &err) != PV_OK)
+		pv_warn("systemd notification: %s", err.msg);
 	pv_daemon_fini(&d);
 	unlink(sock);
 	unlink(pidpath);
