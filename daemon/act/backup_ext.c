@@ -20,9 +20,11 @@
 #include "io/pgcmd.h"
 #include "io/pgconn.h"
 #include "io/proc.h"
+#include "journal/events.h"
 #include "pgvigild/daemon.h"
 
 #define PROGRESS_EVERY_MS 1000
+#define EV(e) pv_journal_event_name(e)
 #define ARCHIVE_WAIT_MS 60000
 #define ARCHIVE_CHECK_MS 250
 
@@ -234,7 +236,8 @@ static void retention(BackupExt *x, PvDaemon *d, const char *dir, const char *in
 		if (st != PV_OK)
 			pv_json_str(&j, "error", err.msg);
 		pv_json_obj_close(&j);
-		jevent(d, incident, "backup-delete", NULL, st == PV_OK ? "ok" : "failed", b.data);
+		jevent(d, incident, EV(PV_EV_BACKUP_DELETE), NULL, st == PV_OK ? "ok" : "failed",
+		       b.data);
 		pv_buf_free(&b);
 		if (st == PV_OK)
 			pv_info("backup %s deleted (%s)", e->label,
@@ -328,8 +331,8 @@ static void start_verify(BackupExt *x, PvDaemon *d, int64_t now)
 	pv_json_str(&j, "label", job->e.label);
 	pv_json_str(&j, "path", job->path);
 	pv_json_obj_close(&j);
-	PvStatus st = pv_journal_begin(d->journal, &job->vspan, job->e.incident, "backup-verify",
-	                               job->e.node, b.data, &err);
+	PvStatus st = pv_journal_begin(d->journal, &job->vspan, job->e.incident,
+	                               EV(PV_EV_BACKUP_VERIFY), job->e.node, b.data, &err);
 	pv_buf_free(&b);
 	if (st == PV_OK) {
 		job->vspan_open = true;
@@ -621,8 +624,8 @@ static PvStatus start_backup(BackupExt *x, PvDaemon *d, const char *trigger, int
 	pv_json_str(&j, "source", job->e.source);
 	pv_json_str(&j, "directory", job->dir);
 	pv_json_obj_close(&j);
-	st = pv_journal_begin(d->journal, &job->span, job->e.incident, "backup", nc->name, b.data,
-	                      err);
+	st = pv_journal_begin(d->journal, &job->span, job->e.incident, EV(PV_EV_BACKUP), nc->name,
+	                      b.data, err);
 	pv_buf_free(&b);
 	if (st != PV_OK) {
 		pv_error_prefix(err, "journal");
@@ -770,7 +773,8 @@ static void progress_result(BackupExt *x, PvDaemon *d, PGresult *res, int64_t no
 			if (job->rate_bps >= 0)
 				pv_json_int(&j, "rate_bps", job->rate_bps);
 			pv_json_obj_close(&j);
-			jevent(d, job->e.incident, "backup-progress", job->e.node, NULL, b.data);
+			jevent(d, job->e.incident, EV(PV_EV_BACKUP_PROGRESS), job->e.node, NULL,
+			       b.data);
 			pv_buf_free(&b);
 		}
 		/* a disk that cannot hold the rest: stop now, with a clear reason */
@@ -820,18 +824,18 @@ static void restore_point(BackupExt *x, PvDaemon *d, int node, int64_t now)
 	const PvConfig *cfg = d->cfg;
 	char reason[256];
 	if (!cfg->backup_restore_points) {
-		journal_skip(d, "restore-point", NULL, "backup.restore_points is off");
+		journal_skip(d, EV(PV_EV_RESTORE_POINT), NULL, "backup.restore_points is off");
 		return;
 	}
 	if (node < 0 || node >= d->view.nnodes) {
-		journal_skip(d, "restore-point", NULL, "no primary is known");
+		journal_skip(d, EV(PV_EV_RESTORE_POINT), NULL, "no primary is known");
 		return;
 	}
 	const PvNodeView *nv = &d->view.nodes[node];
 	if (nv->obs.result != PV_PROBE_UP || nv->obs.in_recovery) {
 		snprintf(reason, sizeof reason, "%s does not answer as a primary%s%s", nv->name,
 		         nv->obs.reason[0] ? ": " : "", nv->obs.reason);
-		journal_skip(d, "restore-point", nv->name, reason);
+		journal_skip(d, EV(PV_EV_RESTORE_POINT), nv->name, reason);
 		return;
 	}
 	char name[96];
@@ -845,8 +849,8 @@ static void restore_point(BackupExt *x, PvDaemon *d, int node, int64_t now)
 	pv_json_str(&j, "name", name);
 	pv_json_int(&j, "timeout_ms", cfg->probe_timeout_ms);
 	pv_json_obj_close(&j);
-	if (pv_journal_begin(d->journal, &span, d->incident, "restore-point", nv->name, b.data,
-	                     &err) != PV_OK) {
+	if (pv_journal_begin(d->journal, &span, d->incident, EV(PV_EV_RESTORE_POINT), nv->name,
+	                     b.data, &err) != PV_OK) {
 		pv_error("journal: %s (no restore point)", err.msg);
 		pv_buf_free(&b);
 		return;
@@ -920,7 +924,7 @@ static void archive_check(BackupExt *x, PvDaemon *d, int64_t now)
 	pv_json_str(&j, "archive_dir", d->cfg->backup_archive_dir);
 	pv_json_int(&j, "waited_ms", now - x->arch_start_ms);
 	pv_json_obj_close(&j);
-	jevent(d, x->arch_incident, "restore-point-archived", x->arch_node,
+	jevent(d, x->arch_incident, EV(PV_EV_RESTORE_POINT_ARCHIVED), x->arch_node,
 	       there ? "ok" : "timeout", b.data);
 	pv_buf_free(&b);
 	if (!there)
@@ -1085,7 +1089,7 @@ static void journal_not_started(PvDaemon *d, const char *trigger, const PvError 
 	pv_json_str(&j, "reason", err->msg);
 	pv_json_obj_close(&j);
 	bool skipped = err->code == PV_ERR_STATE || err->code == PV_ERR_BUSY;
-	jevent(d, d->incident, "backup", NULL, skipped ? "skipped" : "failed", b.data);
+	jevent(d, d->incident, EV(PV_EV_BACKUP), NULL, skipped ? "skipped" : "failed", b.data);
 	pv_buf_free(&b);
 	pv_warn("%s backup not taken: %s", trigger, err->msg);
 }
