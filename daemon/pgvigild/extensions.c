@@ -21,9 +21,9 @@ const char *pv_daemon_event_name(PvDaemonEvent ev)
 
 const PvExtension *const pv_extensions[] = {
 	&pv_journal_extension,
+	&pv_hooks_extension, /* before any extension that journals on events: PGVIGIL_SEQ */
 	&pv_backup_extension,
 	&pv_metrics_extension,
-	&pv_hooks_extension,
 	&pv_notify_extension,
 	NULL,
 };

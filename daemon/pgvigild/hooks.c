@@ -63,7 +63,10 @@ static void enqueue(Hooks *h, PvDaemon *d, int k, const char *event, const char 
 	pv_strlcpy(e->node, node ? node : "", sizeof e->node);
 	pv_strlcpy(e->old_primary, h->old_primary, sizeof e->old_primary);
 	pv_strlcpy(e->new_primary, h->new_primary, sizeof e->new_primary);
-	e->seq = pv_journal_last_seq(d->journal);
+	/* the record the event follows: an incident id ends in the seq of its incident-open */
+	const char *dash = strrchr(d->incident, '-');
+	e->seq = strcmp(event, "incident-open") == 0 && dash ? strtoll(dash + 1, NULL, 10)
+	                                                      : pv_journal_last_seq(d->journal);
 }
 
 static void json_output(PvJson *j, const char *key, const PvBuf *out)

@@ -22,8 +22,10 @@
  *
  * Environment: PGVIGIL_HOOK (on_failover | on_incident), PGVIGIL_EVENT, PGVIGIL_INCIDENT,
  * PGVIGIL_NODE, PGVIGIL_OLD_PRIMARY, PGVIGIL_NEW_PRIMARY, PGVIGIL_CLUSTER, PGVIGIL_JOURNAL,
- * PGVIGIL_CONFIG, PGVIGIL_SEQ (the seq of the journal record of the event); unknown values are
- * set and empty.
+ * PGVIGIL_CONFIG, PGVIGIL_SEQ (the seq of the incident-open or incident-close record; for
+ * promoted, of the last record of the failover steps then: promote, endpoint-switch, repoint);
+ * unknown values are set and empty.  The extension comes before the others in pv_extensions,
+ * so no other extension's record slips in between an event's record and its PGVIGIL_SEQ.
  */
 #ifndef PV_PGVIGILD_HOOKS_H
 #define PV_PGVIGILD_HOOKS_H
