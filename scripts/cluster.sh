@@ -322,9 +322,12 @@ cluster_write_pgvigil_conf() {
 cluster = {
   name = "test";
   nodes = (
-    { name = "n0"; conninfo = "host=127.0.0.1 port=$((base + 0)) user=postgres dbname=postgres"; priority = 100; },
-    { name = "n1"; conninfo = "host=127.0.0.1 port=$((base + 1)) user=postgres dbname=postgres"; priority = 100; },
-    { name = "n2"; conninfo = "host=127.0.0.1 port=$((base + 2)) user=postgres dbname=postgres"; priority = 50; }
+    { name = "n0"; conninfo = "host=127.0.0.1 port=$((base + 0)) user=postgres dbname=postgres"; priority = 100;
+      pgdata = "$CL_DIR/n0"; pg_bin = "$PG_BIN"; },
+    { name = "n1"; conninfo = "host=127.0.0.1 port=$((base + 1)) user=postgres dbname=postgres"; priority = 100;
+      pgdata = "$CL_DIR/n1"; pg_bin = "$PG_BIN"; },
+    { name = "n2"; conninfo = "host=127.0.0.1 port=$((base + 2)) user=postgres dbname=postgres"; priority = 50;
+      pgdata = "$CL_DIR/n2"; pg_bin = "$PG_BIN"; }
   );
 };
 probe = { interval_ms = 500; timeout_ms = 1000; retry_interval_ms = 100; };

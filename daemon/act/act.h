@@ -20,6 +20,27 @@ typedef struct {
 	const char *incident;
 } PvActCtx;
 
+typedef struct {
+	bool fenced;          /* a fence held: */
+	bool endpoint_fenced; /*   clients cut off at the endpoint */
+	bool bouncer_killed;  /*   (PgBouncer databases KILLed: RESUME them afterwards) */
+	bool stopped;         /*   the server is stopped (or was not running, or was SIGKILLed) */
+	char stop_how[16];
+	bool unreachable;     /* the finding: unreachable from pgvigil and every standby */
+	bool stop_deferred;   /* "stop" is configured but waits until after the promotion */
+} PvFenceResult;
+
+/*
+ * Fences the old primary with fencing.methods in order (act/fence.c).  PV_OK when a fence held
+ * or `unreachable` (the caller's journaled finding) is true: promotion may go ahead.
+ */
+PvStatus pv_act_fence(const PvActCtx *ctx, int old_primary, bool unreachable, PvFenceResult *res,
+                      PvError *err) PV_MUSTCHECK;
+/* The "stop" fence on its own (after a promotion, for a stop that was deferred). */
+bool pv_act_fence_stop(const PvActCtx *ctx, int old_primary);
+/* RESUME every configured PgBouncer database ("not paused" is fine). */
+PvStatus pv_act_bouncer_resume(const PvActCtx *ctx, PvError *err) PV_MUSTCHECK;
+
 PvStatus pv_act_promote(const PvActCtx *ctx, int node, PvError *err) PV_MUSTCHECK;
 PvStatus pv_act_endpoint_switch(const PvActCtx *ctx, int primary, PvError *err) PV_MUSTCHECK;
 PvStatus pv_act_repoint(const PvActCtx *ctx, int standby, int primary, PvError *err) PV_MUSTCHECK;

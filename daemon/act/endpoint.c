@@ -99,6 +99,11 @@ PvStatus pv_act_endpoint_switch(const PvActCtx *ctx, int primary, PvError *err)
 		if (st == PV_OK)
 			st = check_databases(pb, res, host, port, err);
 	}
+	if (st == PV_OK) {
+		/* databases fenced with KILL (or PAUSEd) hold their clients until now */
+		step = "resume";
+		st = pv_act_bouncer_resume(ctx, err);
+	}
 
 	pv_buf_reset(&detail);
 	pv_json_init(&j, &detail);

@@ -82,6 +82,8 @@ typedef struct {
 	int failover_wedged_after_ms;  /* 0: a wedged primary is never failed over */
 	int failover_standby_stale_ms; /* 0: from each standby's wal_receiver_timeout */
 	int failover_max_lag_bytes;    /* 0: no limit */
+	char *fencing_methods;         /* comma-separated, in order: pgbouncer, stop */
+	int fencing_stop_timeout_ms;
 
 	/* detection (probe, slow, locks, saturation) */
 	int probe_heartbeat;     /* bool */

@@ -293,6 +293,22 @@ const PvOption pv_options[] = {
      .doc = "a standby that heard nothing from the primary for this long no longer sees it; "
             "0: half its wal_receiver_timeout plus one second"},
 
+    {.path = "fencing", .type = PV_OPT_GROUP, .doc = "how the old primary is fenced before a promotion"},
+    {.path = "fencing.methods",
+     .type = PV_OPT_STRING,
+     .def = "pgbouncer,stop",
+     .min = 0,
+     .max = 256,
+     .offset = CF(fencing_methods),
+     .doc = "fences tried in order: pgbouncer (KILL the databases), stop (pg_ctl stop -m immediate)"},
+    {.path = "fencing.stop_timeout_ms",
+     .type = PV_OPT_INT,
+     .def = "5000",
+     .min = 1000,
+     .max = 600000,
+     .offset = CF(fencing_stop_timeout_ms),
+     .doc = "deadline for pg_ctl stop; a local server still running then is SIGKILLed"},
+
     {.path = "slow", .type = PV_OPT_GROUP, .doc = "when a primary counts as slow"},
     {.path = "slow.threshold_ms",
      .type = PV_OPT_INT,

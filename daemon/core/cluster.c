@@ -121,7 +121,10 @@ void pv_core_rank(const PvClusterView *v, int old_primary, int target, const PvR
 	int stale_ms = rules ? rules->standby_stale_ms : 0;
 	const PvNodeObs *old = old_primary >= 0 ? &v->nodes[old_primary].obs : NULL;
 	uint64_t old_lsn = old ? old->current_lsn : 0;
-	bool sync_guard = old && old->sync_configured && !(rules && rules->allow_data_loss);
+	/* with synchronous replication, commits were acknowledged only once a listed standby had
+	 * them; with no standby ever seen synchronous, none was acknowledged: no guard needed */
+	bool sync_guard = old && old->sync_configured && old->sync_standbys[0] &&
+	                  !(rules && rules->allow_data_loss);
 	int64_t max_lag = rules && !rules->allow_data_loss ? rules->max_lag_bytes : 0;
 
 	out->old_primary = old_primary;

@@ -54,7 +54,8 @@ typedef struct {
 	bool archive_failing;         /* pg_stat_archiver: last failure after last success */
 	/* primary: synchronous replication */
 	bool sync_configured;         /* synchronous_standby_names is set */
-	char sync_standbys[256];      /* application_name of each sync/quorum standby, comma-separated */
+	char sync_standbys[256];      /* application_name of each sync/quorum standby, comma-separated;
+	                               * the last non-empty list while sync stays configured */
 } PvNodeObs;
 
 #define PV_COMMIT_SAMPLES 16

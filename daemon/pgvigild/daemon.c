@@ -423,8 +423,42 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 	pv_buf_free(&b);
 	pv_warn("failover: %s", dec->reason);
 
+	/* fence first: promotion only once a fence held or the old primary is out of reach */
+	PvFenceResult fr = {0};
+	if (old >= 0) {
+		bool unreachable = v->nodes[old].obs.result == PV_PROBE_DOWN && dec->nseeing == 0;
+		if (unreachable) {
+			PvBuf f = {0};
+			PvJson fj;
+			pv_json_init(&fj, &f);
+			pv_json_obj_open(&fj, NULL);
+			pv_json_str(&fj, "method", "finding");
+			pv_json_str(&fj, "probe_error", v->nodes[old].obs.reason);
+			pv_json_int(&fj, "failures", v->nodes[old].consecutive_failures);
+			pv_json_int(&fj, "standbys_asked", dec->nvoters);
+			pv_json_int(&fj, "standbys_seeing_primary", dec->nseeing);
+			pv_json_obj_close(&fj);
+			pv_daemon_journal_event(d, "fence", v->nodes[old].name, "ok", f.data);
+			pv_buf_free(&f);
+		}
+		if (pv_act_fence(&ctx, old, unreachable, &fr, err) != PV_OK) {
+			pv_daemon_journal_event(d, "failover-refused", v->nodes[old].name, "refused", NULL);
+			pv_error("failover: %s", err->msg);
+			PvError e2;
+			if (fr.bouncer_killed && pv_act_bouncer_resume(&ctx, &e2) != PV_OK)
+				pv_error("RESUME after an aborted failover: %s", e2.msg);
+			d->problems++;
+			d->failover_hold_until_ms = pv_clock_mono_ms() + 10 * d->cfg->probe_interval_ms;
+			incident_close(d, v->nodes[old].name);
+			return PV_ERR_STATE;
+		}
+	}
+
 	PvStatus st = pv_act_promote(&ctx, winner, err);
 	if (st != PV_OK) {
+		PvError e2;
+		if (fr.bouncer_killed && pv_act_bouncer_resume(&ctx, &e2) != PV_OK)
+			pv_error("RESUME after a failed promotion: %s", e2.msg);
 		d->problems++;
 		d->failover_hold_until_ms = pv_clock_mono_ms() + 10 * d->cfg->probe_interval_ms;
 		incident_close(d, old >= 0 ? v->nodes[old].name : NULL);
@@ -442,6 +476,7 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 		if (pv_act_endpoint_switch(&ctx, winner, &e2) != PV_OK)
 			d->problems++;
 	}
+
 	memset(d->verify_pending, 0, sizeof d->verify_pending);
 	for (int i = 0; i < v->nnodes; i++) {
 		if (i == winner || i == old)
@@ -457,6 +492,9 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 		else
 			d->problems++;
 	}
+	/* the stop deferred past the promotion: a thawed old primary must not take writes */
+	if (fr.stop_deferred && !pv_act_fence_stop(&ctx, old))
+		pv_warn("the old primary %s could not be stopped after the promotion", v->nodes[old].name);
 	pv_daemon_notify(d, PV_DEV_PROMOTED, winner);
 	verify_begin(d, winner);
 	return PV_OK;

@@ -231,6 +231,10 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 				fresh.heartbeat_seq = pv_probe_parse_heartbeat(h);
 				PQclear(h);
 			}
+			/* a synchronous standby that just dropped out still holds the last commits
+			 * acknowledged: remember it while synchronous replication stays configured */
+			if (fresh.sync_configured && !fresh.sync_standbys[0] && o->sync_configured)
+				snprintf(fresh.sync_standbys, sizeof fresh.sync_standbys, "%s", o->sync_standbys);
 			*o = fresh;
 			nv->consecutive_failures = 0;
 			nv->heartbeat_age_ms = o->in_recovery ? heartbeat_age(p, o->heartbeat_seq, now_ms) : 0;

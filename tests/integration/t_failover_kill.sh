@@ -73,6 +73,8 @@ t_journal_order "journal: incident-open, decision, promote, endpoint-switch, rep
 	'"event":"repoint"|"phase":"begin"' \
 	'"event":"repoint"|"phase":"end"' \
 	'"event":"incident-close"|"outcome":"ok"'
+check "the finding that n0 is out of reach is journaled" journal_find 0 '"event":"fence"' '"outcome":"ok"' '"node":"n0"'
+check "the PgBouncer fence (KILL) held before the promotion" grep -q '"event":"fence","phase":"end","node":"n0","outcome":"ok".*"method":"pgbouncer"' "$CL_DIR/journal.jsonl"
 check "promote begin and end name $winner" journal_find 0 '"event":"promote"' '"phase":"end"' "\"node\":\"$winner\""
 check "repoint names $other" journal_find 0 '"event":"repoint"' '"phase":"end"' "\"node\":\"$other\""
 

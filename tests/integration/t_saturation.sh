@@ -51,5 +51,11 @@ check "the decision names the wedge" grep -q 'wedged: cannot commit' <<<"$decisi
 winner=$(json_str "$(journal_line "$(journal_find 0 '"event":"incident-close"')")" node)
 check "$winner is the primary" cluster_is_primary "$winner"
 check "PgBouncer points at $winner" test "$(cluster_bouncer_port app)" = "$(cluster_port "$winner")"
+# the wedged n0 still answered: it is fenced at the endpoint before, and stopped after, the promotion
+check "the endpoint fence held before the promotion" \
+	grep -q '"event":"fence","phase":"end","node":"n0","outcome":"ok".*"method":"pgbouncer"' "$CL_DIR/journal.jsonl"
+check "then n0 was stopped" grep -q '"event":"fence","phase":"end","node":"n0","outcome":"ok".*"method":"stop"' "$CL_DIR/journal.jsonl"
+_n0_gone() { ! cluster_psql n0 "SELECT 1" >/dev/null 2>&1; }
+check_wait "n0 no longer accepts connections (never two writable primaries)" 10 _n0_gone
 
 t_done

@@ -334,6 +334,11 @@ static void test_data_loss_guard(void **state)
 	v.nodes[2].obs.result = PV_PROBE_DOWN;
 	pv_core_decide(&v, &p, &d);
 	assert_int_equal(d.verdict, PV_VERDICT_NO_CANDIDATE);
+	/* configured but no standby ever synchronous: no commit was acknowledged, no sync guard */
+	v.nodes[0].obs.sync_standbys[0] = '\0';
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	assert_false(d.sync_guarded);
 }
 
 static void test_names(void **state)
