@@ -597,10 +597,13 @@ static void progress_result(BackupExt *x, PvDaemon *d, PGresult *res, int64_t no
 	snprintf(job->pphase, sizeof job->pphase, "%s", PQgetvalue(res, 0, 0));
 	job->total = PQgetisnull(res, 0, 1) ? -1 : atoll(PQgetvalue(res, 0, 1));
 	job->done = PQgetisnull(res, 0, 2) ? 0 : atoll(PQgetvalue(res, 0, 2));
+	/* the rate since the first sample that saw bytes; until there are two, since the start */
 	if (job->done > 0 && !job->rate_t0_ms) {
 		job->rate_t0_ms = now;
 		job->rate_done0 = job->done;
-	} else if (job->rate_t0_ms && now > job->rate_t0_ms + 200) {
+		if (now > job->start_ms)
+			job->rate_bps = job->done * 1000 / (now - job->start_ms);
+	} else if (job->rate_t0_ms && now > job->rate_t0_ms + 200 && job->done > job->rate_done0) {
 		job->rate_bps = (job->done - job->rate_done0) * 1000 / (now - job->rate_t0_ms);
 	}
 	if (job->total > 0) {
