@@ -43,6 +43,8 @@
 	  "the decision to fail over, every candidate with its reason")                           \
 	X(PV_EV_FAILOVER_REFUSED, "failover-refused", "event",                                    \
 	  "a failover is needed but not possible or not allowed")                                 \
+	X(PV_EV_FENCE, "fence", "both",                                                           \
+	  "the old primary fenced (PgBouncer KILL, pg_ctl stop) or found unreachable")            \
 	X(PV_EV_PROMOTE, "promote", "begin/end", "pg_promote() on the winner")                    \
 	X(PV_EV_ENDPOINT_SWITCH, "endpoint-switch", "begin/end",                                  \
 	  "PgBouncer pointed at the new primary")                                                 \
