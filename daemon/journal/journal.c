@@ -376,6 +376,25 @@ static void maybe_rotate(PvJournal *j)
 	        j->max_bytes, j->keep);
 }
 
+/*
+ * Test-only fault point: PGVIGIL_FAULT_AFTER="EVENT:PHASE" (e.g. "promote:begin") ends the
+ * process the moment that record is on disk, as a crash there would.  The crash-safety tests
+ * use it to stop the daemon at every step of a failover.
+ */
+static void fault_point(const PvJournalRecord *r)
+{
+	const char *f = getenv("PGVIGIL_FAULT_AFTER");
+	if (!f || !*f)
+		return;
+	const char *colon = strchr(f, ':');
+	size_t n = colon ? (size_t)(colon - f) : strlen(f);
+	if (strlen(r->event) != n || strncmp(f, r->event, n) != 0)
+		return;
+	if (colon && strcmp(colon + 1, pv_journal_phase_name(r->phase)) != 0)
+		return;
+	_exit(99);
+}
+
 static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_ms, int64_t *seq_out,
                           PvError *err)
 {
@@ -452,10 +471,12 @@ static PvStatus append_at(PvJournal *j, const PvJournalRecord *r, int64_t mono_m
 	}
 	if (seq_out)
 		*seq_out = seq;
+	fault_point(r);
 out:
 	pv_buf_free(&b);
 	return st;
 }
+
 
 PvStatus pv_journal_append(PvJournal *j, const PvJournalRecord *r, int64_t *seq, PvError *err)
 {

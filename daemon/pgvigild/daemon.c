@@ -328,7 +328,7 @@ static void incident_close(PvDaemon *d, const char *new_primary)
 
 /* ---------------------------------------------------------------- failover */
 
-static void verify_begin(PvDaemon *d, int primary)
+void pv_daemon_verify_begin(PvDaemon *d, int primary)
 {
 	PvBuf b = {0};
 	PvJson j;
@@ -496,7 +496,7 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 	if (fr.stop_deferred && !pv_act_fence_stop(&ctx, old))
 		pv_warn("the old primary %s could not be stopped after the promotion", v->nodes[old].name);
 	pv_daemon_notify(d, PV_DEV_PROMOTED, winner);
-	verify_begin(d, winner);
+	pv_daemon_verify_begin(d, winner);
 	return PV_OK;
 }
 
@@ -542,11 +542,27 @@ static void evaluate(PvDaemon *d, int64_t now)
 	};
 	PvDecision dec;
 
+	if (pv_resume_step(d, now))
+		return; /* a resumed incident waits for every node's first probe */
 	identify_primary(d);
 	verify_check(d, now);
 	if (d->verifying)
 		return;
 	pv_core_decide(&d->view, &pol, &dec);
+	if (d->resume_target >= 0 && dec.verdict == PV_VERDICT_FAILOVER &&
+	    dec.winner != d->resume_target) {
+		/* a promotion began in this incident: never promote a second node */
+		PvRankRules rules = {.standby_stale_ms = pol.standby_stale_ms,
+		                     .max_lag_bytes = pol.max_lag_bytes};
+		pv_core_rank(&d->view, dec.old_primary, d->resume_target, &rules, &dec);
+		if (dec.winner != d->resume_target) {
+			dec.verdict = PV_VERDICT_NO_CANDIDATE;
+			snprintf(dec.reason, sizeof dec.reason,
+			         "the promotion of %s began before a restart and it cannot be promoted now: "
+			         "not promoting another node",
+			         d->view.nodes[d->resume_target].name);
+		}
+	}
 	PvVerdict prev = d->last_verdict;
 	d->last_verdict = dec.verdict;
 	const char *pname = d->view.primary >= 0 ? d->view.nodes[d->view.primary].name : NULL;
@@ -1019,6 +1035,8 @@ PvStatus pv_daemon_init(PvDaemon *d, PvConfig *cfg, PvJournal *journal, int list
 	pv_json_obj_close(&j);
 	pv_daemon_journal_event(d, "daemon-start", NULL, NULL, b.data);
 	pv_buf_free(&b);
+	d->resume_target = -1;
+	pv_resume_load(d);
 	extensions_create(d);
 	pv_info("pgvigild started: cluster %s, %d nodes, failover %s", cfg->cluster_name,
 	        cfg->nnodes, pv_failover_mode_name(cfg->failover_mode));

@@ -66,6 +66,14 @@ struct PvDaemon {
 	char exhausted_pools[PV_MAX_POOLS][130]; /* "db/user" of pools journaled as exhausted */
 	int nexhausted;
 	bool advised[PV_MAX_NODES]; /* the wal_receiver_timeout advice was logged */
+
+	/* resume.c: an incident a crash left open */
+	bool resume_pending;
+	int resume_winner;
+	int resume_old;
+	bool resume_promote_begun;
+	bool resume_bouncer_killed;
+	int resume_target; /* >= 0: the only node that may be promoted in this incident */
 	int64_t suspect_since_ms;  /* the primary's first failed probe of the current streak */
 	bool partition_journaled;
 
@@ -91,6 +99,12 @@ void pv_watch_chain(PvDaemon *d, int node, const PvLockRoot *roots, int nroots, 
 void pv_watch_pools(PvDaemon *d, int64_t now_ms);
 PvHealthPolicy pv_watch_health_policy(const PvConfig *cfg);
 PvLockPolicy pv_watch_lock_policy(const PvConfig *cfg);
+
+/* resume.c */
+void pv_resume_load(PvDaemon *d);
+bool pv_resume_step(PvDaemon *d, int64_t now_ms);
+/* Starts the wait for the repointed standbys (verify_pending) to stream from primary. */
+void pv_daemon_verify_begin(PvDaemon *d, int primary);
 
 /* Builds the view's static part (names, hosts, priorities) from cfg; keeps state by name. */
 void pv_daemon_build_view(PvClusterView *view, const PvConfig *cfg);
