@@ -87,6 +87,8 @@ static void print_table(json_t *st)
 	       str_or(st, "primary", "(none)"), str_or(st, "mode", "?"));
 	if (json_is_false(running))
 		printf("  (pgvigild not running: probed directly)");
+	if (json_is_true(json_object_get(st, "paused")))
+		printf("  PAUSED (%s): no automatic action", str_or(st, "paused_reason", ""));
 	const char *inc = str_or(st, "incident", NULL);
 	if (inc)
 		printf("  incident %s", inc);

@@ -22,6 +22,8 @@ static const struct {
 	 "incident close ID [--reason TEXT]"},
 	{"journal", pv_cmd_journal, "journal verify [--json]"},
 	{"locks", pv_cmd_locks, "locks [--json]"},
+	{"pause", pv_cmd_pause, "pause --reason TEXT"},
+	{"resume", pv_cmd_resume, "resume --reason TEXT"},
 	{"backup", pv_cmd_backup,
 	 "backup [--wait] | backup status [--json] | backup verify LABEL | backup list [--json]"},
 	{"restore", pv_cmd_restore,

@@ -529,6 +529,59 @@ static void identify_primary(PvDaemon *d)
 	pv_info("primary is %s", v->nodes[found].name);
 }
 
+/*
+ * Two nodes answer as primaries.  The one to fence is the former primary we failed over from
+ * (view.failed), else the one on the older timeline; it is stopped and the endpoint is made to
+ * point at the other.  Same timeline and neither a former primary: report only, the operator
+ * decides.
+ */
+static void fence_split_brain(PvDaemon *d)
+{
+	PvClusterView *v = &d->view;
+	int a = -1, b = -1;
+	for (int i = 0; i < v->nnodes; i++)
+		if (v->nodes[i].obs.result == PV_PROBE_UP && !v->nodes[i].obs.in_recovery) {
+			if (a < 0)
+				a = i;
+			else
+				b = i;
+		}
+	if (a < 0 || b < 0 || d->paused)
+		return;
+	int stale = -1;
+	if (v->nodes[a].failed != v->nodes[b].failed)
+		stale = v->nodes[a].failed ? a : b;
+	else if (v->nodes[a].obs.timeline != v->nodes[b].obs.timeline && v->nodes[a].obs.timeline &&
+	         v->nodes[b].obs.timeline)
+		stale = v->nodes[a].obs.timeline < v->nodes[b].obs.timeline ? a : b;
+	if (stale < 0)
+		return;
+	int keep = stale == a ? b : a;
+	PvActCtx ctx = {.cfg = d->cfg, .journal = d->journal, .incident = d->incident};
+	PvBuf bj = {0};
+	PvJson j;
+	pv_json_init(&j, &bj);
+	pv_json_obj_open(&j, NULL);
+	pv_json_str(&j, "keep", v->nodes[keep].name);
+	pv_json_int(&j, "keep_timeline", v->nodes[keep].obs.timeline);
+	pv_json_str(&j, "fence", v->nodes[stale].name);
+	pv_json_int(&j, "fence_timeline", v->nodes[stale].obs.timeline);
+	pv_json_bool(&j, "former_primary", v->nodes[stale].failed);
+	pv_json_obj_close(&j);
+	pv_daemon_journal_event(d, "split-brain-fence", v->nodes[stale].name, NULL, bj.data);
+	pv_buf_free(&bj);
+	pv_warn("split brain: fencing %s (timeline %d), keeping %s (timeline %d)", v->nodes[stale].name,
+	        v->nodes[stale].obs.timeline, v->nodes[keep].name, v->nodes[keep].obs.timeline);
+	v->nodes[stale].failed = true;
+	v->primary = keep;
+	PvError err;
+	if (d->cfg->pgbouncer.enabled && pv_act_endpoint_switch(&ctx, keep, &err) != PV_OK)
+		pv_error("split brain: endpoint: %s", err.msg);
+	if (!pv_act_fence_stop(&ctx, stale))
+		pv_error("split brain: %s could not be stopped", v->nodes[stale].name);
+	pv_prober_kick(d->prober, stale, pv_clock_mono_ms());
+}
+
 static void evaluate(PvDaemon *d, int64_t now)
 {
 	PvPolicy pol = {
@@ -650,6 +703,12 @@ static void evaluate(PvDaemon *d, int64_t now)
 		}
 		break;
 	case PV_VERDICT_SPLIT_BRAIN:
+		if (prev != dec.verdict) {
+			journal_reason(d, pv_verdict_name(dec.verdict), NULL, NULL, dec.reason);
+			pv_error("%s", dec.reason);
+		}
+		fence_split_brain(d);
+		break;
 	case PV_VERDICT_NO_PRIMARY:
 		if (prev != dec.verdict) {
 			journal_reason(d, pv_verdict_name(dec.verdict), NULL, NULL, dec.reason);
@@ -673,6 +732,22 @@ static void evaluate(PvDaemon *d, int64_t now)
 	case PV_VERDICT_FAILOVER: {
 		if (now < d->failover_hold_until_ms)
 			break;
+		if (d->paused) {
+			/* maintenance: decide and report, never act */
+			incident_open(d, "automatic", dec.reason, pname);
+			if (!d->incident_refusal_journaled) {
+				PvBuf b = {0};
+				PvJson j;
+				pv_json_init(&j, &b);
+				decision_json(d, &j, NULL, &dec);
+				pv_daemon_journal_event(d, "failover-refused", pname, "refused", b.data);
+				pv_buf_free(&b);
+				pv_error("no failover: pgvigil is paused for maintenance (%s); %s",
+				         d->paused_reason, dec.reason);
+				d->incident_refusal_journaled = true;
+			}
+			break;
+		}
 		incident_open(d, "automatic", dec.reason, pname);
 		PvError err;
 		if (run_failover(d, &dec, &err) != PV_OK)
@@ -713,6 +788,8 @@ static void ctl_status(PvDaemon *d, PvCtlRequest *req)
 	pv_json_str(&j, "primary", d->view.primary >= 0 ? d->view.nodes[d->view.primary].name : NULL);
 	pv_json_str(&j, "incident", d->incident[0] ? d->incident : NULL);
 	pv_json_str(&j, "state", pv_verdict_name(d->last_verdict));
+	pv_json_bool(&j, "paused", d->paused);
+	pv_json_str(&j, "paused_reason", d->paused ? d->paused_reason : NULL);
 	view_json(d, &j);
 	if (d->cfg->pgbouncer.enabled) {
 		const PvPool *pools;
@@ -906,6 +983,38 @@ static void ctl_incident(PvDaemon *d, PvCtlRequest *req, json_t *rq, bool open)
 	pv_buf_free(&why);
 }
 
+static void ctl_maintenance(PvDaemon *d, PvCtlRequest *req, json_t *rq, bool pause)
+{
+	const char *reason = json_string_value(json_object_get(rq, "reason"));
+	if (!reason || !*reason) {
+		respond_error(req, "a reason is required (--reason TEXT)");
+		return;
+	}
+	bool was = d->paused;
+	d->paused = pause;
+	snprintf(d->paused_reason, sizeof d->paused_reason, "%s", pause ? reason : "");
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_int(&j, "operator_uid", (int64_t)req->uid);
+	pv_json_str(&j, "reason", reason);
+	pv_json_bool(&j, "was_paused", was);
+	pv_json_obj_close(&j);
+	pv_daemon_journal_event(d, "maintenance", NULL, pause ? "paused" : "resumed", b.data);
+	pv_buf_reset(&b);
+	pv_json_init(&j, &b);
+	pv_json_obj_open(&j, NULL);
+	pv_json_bool(&j, "ok", true);
+	pv_json_bool(&j, "paused", pause);
+	pv_json_obj_close(&j);
+	pv_ctl_respond(req, b.data);
+	pv_buf_free(&b);
+	pv_warn("%s by uid %u: %s", pause ? "paused: no automatic action until pgvigil resume"
+	                                  : "resumed: automatic actions again",
+	        (unsigned)req->uid, reason);
+}
+
 static bool ctl_extensions(PvDaemon *d, const char *cmd, json_t *rq, PvCtlRequest *req)
 {
 	for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++)
@@ -936,6 +1045,8 @@ static void serve_control(PvDaemon *d)
 			ctl_status(d, &req);
 		else if (strcmp(cmd, "failover") == 0)
 			ctl_failover(d, &req, rq);
+		else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+			ctl_maintenance(d, &req, rq, strcmp(cmd, "pause") == 0);
 		else if (strcmp(cmd, "incident-open") == 0)
 			ctl_incident(d, &req, rq, true);
 		else if (strcmp(cmd, "incident-close") == 0)

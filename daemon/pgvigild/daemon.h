@@ -67,6 +67,11 @@ struct PvDaemon {
 	int nexhausted;
 	bool advised[PV_MAX_NODES]; /* the wal_receiver_timeout advice was logged */
 
+	/* maintenance: no automatic action while paused (pgvigil pause/resume; survives restarts
+	 * through the journal's last maintenance record) */
+	bool paused;
+	char paused_reason[256];
+
 	/* resume.c: an incident a crash left open */
 	bool resume_pending;
 	int resume_winner;

@@ -52,6 +52,21 @@ void pv_resume_load(PvDaemon *d)
 		}
 	}
 
+	/* maintenance mode survives restarts: the last maintenance record decides */
+	for (size_t i = log->nentries; i-- > 0;) {
+		const PvJournalEntry *e = &log->entries[i];
+		if (strcmp(e->event, "maintenance") != 0)
+			continue;
+		if (e->outcome && strcmp(e->outcome, "paused") == 0) {
+			const char *r = pv_journal_entry_detail_str(e, "reason");
+			d->paused = true;
+			snprintf(d->paused_reason, sizeof d->paused_reason, "%s", r ? r : "");
+			pv_warn("paused for maintenance since before the restart (%s): no automatic action",
+			        d->paused_reason);
+		}
+		break;
+	}
+
 	PvJournalIncident *incs = NULL;
 	size_t n = 0;
 	pv_journal_list_incidents(log, &incs, &n);

@@ -248,8 +248,8 @@ void pv_watch_chain(PvDaemon *d, int node, const PvLockRoot *roots, int nroots, 
 		for (int i = 0; i < nroots && i < 20; i++)
 			d->chain_pids[node][i] = roots[i].pid;
 	}
-	if (node != d->view.primary)
-		return; /* on a standby, locks are reported only */
+	if (node != d->view.primary || d->paused)
+		return; /* on a standby, or during maintenance, locks are reported only */
 	for (int i = 0; i < nroots; i++) {
 		const char *why;
 		PvLockAction a = pv_lock_decide(&roots[i], &pol, &why);
