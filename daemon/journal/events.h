@@ -22,8 +22,10 @@
 	  "the primary failed probes and answered again before it was confirmed down")            \
 	X(PV_EV_WATCHDOG_PARTITION, "watchdog-partition", "event",                                \
 	  "the primary is unreachable from pgvigild but standbys still stream from it")           \
-	X(PV_EV_SPLIT_BRAIN, "split-brain-suspected", "event",                                    \
-	  "two nodes answer as primaries; no automatic action")                                   \
+	X(PV_EV_SPLIT_BRAIN, "split-brain-suspected", "event", "two nodes answer as primaries")    \
+	X(PV_EV_SPLIT_BRAIN_FENCE, "split-brain-fence", "event",                                  \
+	  "of two primaries, the former or older-timeline one is stopped")                        \
+	X(PV_EV_MAINTENANCE, "maintenance", "event", "pgvigil pause or pgvigil resume")          \
 	X(PV_EV_NO_PRIMARY, "no-primary", "event", "every node answers and none is a primary")    \
 	X(PV_EV_PRIMARY_WEDGED, "primary-wedged", "event",                                        \
 	  "the primary answers probes but cannot commit")                                         \
@@ -52,6 +54,8 @@
 	X(PV_EV_REPOINT_VERIFY, "repoint-verify", "begin/end",                                    \
 	  "waiting for the standbys to stream from the new primary")                              \
 	X(PV_EV_INCIDENT_CLOSE, "incident-close", "event", "an incident ends")                    \
+	X(PV_EV_INCIDENT_RESUME, "incident-resume", "event",                                      \
+	  "a restarted pgvigild takes over the incident the journal left open")                   \
 	X(PV_EV_MANUAL_FAILOVER, "manual-failover", "event", "a pgvigil failover request")        \
 	X(PV_EV_BACKUP, "backup", "both", "a base backup of the primary")                         \
 	X(PV_EV_BACKUP_PROGRESS, "backup-progress", "event", "how far a running backup is")       \
