@@ -83,6 +83,7 @@ typedef struct {
 	int failover_standby_stale_ms; /* 0: from each standby's wal_receiver_timeout */
 	int failover_max_lag_bytes;    /* 0: no limit */
 	char *fencing_methods;         /* comma-separated, in order: pgbouncer, stop */
+	int switchover_max_pause_ms;
 	int fencing_stop_timeout_ms;
 
 	/* detection (probe, slow, locks, saturation) */

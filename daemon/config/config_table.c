@@ -309,6 +309,16 @@ const PvOption pv_options[] = {
      .offset = CF(fencing_stop_timeout_ms),
      .doc = "deadline for pg_ctl stop; a local server still running then is SIGKILLed"},
 
+    {.path = "switchover", .type = PV_OPT_GROUP, .doc = "planned switchovers"},
+    {.path = "switchover.max_pause_ms",
+     .type = PV_OPT_INT,
+     .def = "5000",
+     .min = 100,
+     .max = 600000,
+     .offset = CF(switchover_max_pause_ms),
+     .doc = "the longest clients may queue; a switchover predicted or found to need more aborts "
+            "before promoting"},
+
     {.path = "slow", .type = PV_OPT_GROUP, .doc = "when a primary counts as slow"},
     {.path = "slow.threshold_ms",
      .type = PV_OPT_INT,

@@ -22,6 +22,7 @@ static const struct {
 	 "incident close ID [--reason TEXT]"},
 	{"journal", pv_cmd_journal, "journal verify [--json]"},
 	{"locks", pv_cmd_locks, "locks [--json]"},
+	{"switchover", pv_cmd_switchover, "switchover --to NODE [--dry-run] --reason TEXT"},
 	{"pause", pv_cmd_pause, "pause --reason TEXT"},
 	{"resume", pv_cmd_resume, "resume --reason TEXT"},
 	{"backup", pv_cmd_backup,

@@ -326,6 +326,18 @@ static void incident_close(PvDaemon *d, const char *new_primary)
 	incident_close_as(d, new_primary, d->problems ? "failed" : "ok");
 }
 
+void pv_daemon_incident_open(PvDaemon *d, const char *trigger, const char *reason, const char *node)
+{
+	incident_open(d, trigger, reason, node);
+}
+
+void pv_daemon_incident_close(PvDaemon *d, const char *new_primary, bool failed)
+{
+	if (failed)
+		d->problems++;
+	incident_close(d, new_primary);
+}
+
 /* ---------------------------------------------------------------- failover */
 
 void pv_daemon_verify_begin(PvDaemon *d, int primary)
@@ -763,7 +775,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 
 /* ---------------------------------------------------------------- control requests */
 
-static void respond_error(PvCtlRequest *req, const char *msg)
+void pv_daemon_respond_error(PvCtlRequest *req, const char *msg)
 {
 	PvBuf b = {0};
 	PvJson j;
@@ -862,18 +874,18 @@ static void ctl_failover(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	PvDecision dec;
 
 	if (!reason || !*reason) {
-		respond_error(req, "a reason is required (--reason TEXT)");
+		pv_daemon_respond_error(req, "a reason is required (--reason TEXT)");
 		return;
 	}
 	if (to && (target = pv_config_node_index(d->cfg, to)) < 0) {
 		PvBuf m = {0};
 		pv_buf_printf(&m, "unknown node \"%s\"", to);
-		respond_error(req, m.data);
+		pv_daemon_respond_error(req, m.data);
 		pv_buf_free(&m);
 		return;
 	}
 	if (d->verifying) {
-		respond_error(req, "a failover is still completing (waiting for standbys to follow)");
+		pv_daemon_respond_error(req, "a failover is still completing (waiting for standbys to follow)");
 		return;
 	}
 	PvRankRules rules = {
@@ -941,7 +953,7 @@ static void ctl_incident(PvDaemon *d, PvCtlRequest *req, json_t *rq, bool open)
 	const char *pname = d->view.primary >= 0 ? d->view.nodes[d->view.primary].name : NULL;
 	PvBuf why = {0};
 	if (!reason || !*reason) {
-		respond_error(req, "a reason is required (--reason TEXT)");
+		pv_daemon_respond_error(req, "a reason is required (--reason TEXT)");
 		return;
 	}
 	pv_buf_printf(&why, "uid %u: %s", (unsigned)req->uid, reason);
@@ -949,7 +961,7 @@ static void ctl_incident(PvDaemon *d, PvCtlRequest *req, json_t *rq, bool open)
 		if (d->incident[0]) {
 			pv_buf_reset(&why);
 			pv_buf_printf(&why, "incident %s is already open", d->incident);
-			respond_error(req, why.data);
+			pv_daemon_respond_error(req, why.data);
 			pv_buf_free(&why);
 			return;
 		}
@@ -959,12 +971,12 @@ static void ctl_incident(PvDaemon *d, PvCtlRequest *req, json_t *rq, bool open)
 			pv_buf_reset(&why);
 			pv_buf_printf(&why, "incident %s is not the open one (open: %s)", id ? id : "?",
 			              d->incident[0] ? d->incident : "none");
-			respond_error(req, why.data);
+			pv_daemon_respond_error(req, why.data);
 			pv_buf_free(&why);
 			return;
 		}
 		if (d->verifying) {
-			respond_error(req, "a failover is still completing in this incident");
+			pv_daemon_respond_error(req, "a failover is still completing in this incident");
 			pv_buf_free(&why);
 			return;
 		}
@@ -987,7 +999,7 @@ static void ctl_maintenance(PvDaemon *d, PvCtlRequest *req, json_t *rq, bool pau
 {
 	const char *reason = json_string_value(json_object_get(rq, "reason"));
 	if (!reason || !*reason) {
-		respond_error(req, "a reason is required (--reason TEXT)");
+		pv_daemon_respond_error(req, "a reason is required (--reason TEXT)");
 		return;
 	}
 	bool was = d->paused;
@@ -1040,11 +1052,13 @@ static void serve_control(PvDaemon *d)
 		json_t *rq = json_loads(req.line, 0, &jerr);
 		const char *cmd = rq ? json_string_value(json_object_get(rq, "cmd")) : NULL;
 		if (!cmd)
-			respond_error(&req, "malformed request: expected a JSON object with \"cmd\"");
+			pv_daemon_respond_error(&req, "malformed request: expected a JSON object with \"cmd\"");
 		else if (strcmp(cmd, "status") == 0)
 			ctl_status(d, &req);
 		else if (strcmp(cmd, "failover") == 0)
 			ctl_failover(d, &req, rq);
+		else if (strcmp(cmd, "switchover") == 0)
+			pv_switchover_ctl(d, &req, rq);
 		else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
 			ctl_maintenance(d, &req, rq, strcmp(cmd, "pause") == 0);
 		else if (strcmp(cmd, "incident-open") == 0)
@@ -1052,7 +1066,7 @@ static void serve_control(PvDaemon *d)
 		else if (strcmp(cmd, "incident-close") == 0)
 			ctl_incident(d, &req, rq, false);
 		else if (!ctl_extensions(d, cmd, rq, &req))
-			respond_error(&req, "unknown command");
+			pv_daemon_respond_error(&req, "unknown command");
 		json_decref(rq);
 	}
 }

@@ -105,6 +105,14 @@ void pv_watch_pools(PvDaemon *d, int64_t now_ms);
 PvHealthPolicy pv_watch_health_policy(const PvConfig *cfg);
 PvLockPolicy pv_watch_lock_policy(const PvConfig *cfg);
 
+/* Incidents and control answers, for the daemon's other modules. */
+void pv_daemon_incident_open(PvDaemon *d, const char *trigger, const char *reason, const char *node);
+void pv_daemon_incident_close(PvDaemon *d, const char *new_primary, bool failed);
+void pv_daemon_respond_error(PvCtlRequest *req, const char *msg);
+
+/* switchover.c: the control verb "switchover" */
+void pv_switchover_ctl(PvDaemon *d, PvCtlRequest *req, json_t *request);
+
 /* resume.c */
 void pv_resume_load(PvDaemon *d);
 bool pv_resume_step(PvDaemon *d, int64_t now_ms);
