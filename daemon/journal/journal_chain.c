@@ -69,8 +69,8 @@ PvStatus pv_journal_files(const char *path, char ***out, size_t *n, PvError *err
 	size_t blen = strlen(base);
 	DIR *dh = opendir(dir);
 	if (!dh) {
-		st = pv_error_set(err, errno == ENOENT ? PV_ERR_NOT_FOUND : PV_ERR_IO, "%s: %s", dir,
-		                  strerror(errno));
+		st = pv_error_set(err, errno == ENOENT ? PV_ERR_NOT_FOUND : PV_ERR_IO, "%s: %s",
+		                  dir, strerror(errno));
 		goto out;
 	}
 	struct dirent *de;
@@ -134,7 +134,7 @@ void pv_journal_files_free(char **files, size_t n)
 typedef struct {
 	PvBuf *report;
 	PvJournalVerify *sum;
-	bool have_prev;    /* a record was seen before (in this or an earlier file) */
+	bool have_prev; /* a record was seen before (in this or an earlier file) */
 	char prev_hash[PV_JOURNAL_HASH_HEX + 1];
 	bool prev_chained; /* that record had a "prev" */
 	char prev_file[4096];
@@ -147,8 +147,8 @@ typedef struct {
 	size_t nbad;
 } Verifier;
 
-static void finding(Verifier *v, bool problem, const char *file, size_t line, const char *fmt,
-                    ...) PV_PRINTF(5, 6);
+static void finding(Verifier *v, bool problem, const char *file, size_t line, const char *fmt, ...)
+    PV_PRINTF(5, 6);
 static void finding(Verifier *v, bool problem, const char *file, size_t line, const char *fmt, ...)
 {
 	va_list ap;
@@ -182,13 +182,15 @@ static void resolve_bad(Verifier *v, bool chain_ok)
 		return;
 	if (chain_ok) {
 		v->sum->fragments += v->nbad;
-		finding(v, false, v->bad_file, v->bad_line,
-		        "note: %s not a record, skipped cleanly by the chain (an interrupted write)",
-		        v->nbad == 1 ? "line is" : "lines from here are");
+		finding(
+		    v, false, v->bad_file, v->bad_line,
+		    "note: %s not a record, skipped cleanly by the chain (an interrupted write)",
+		    v->nbad == 1 ? "line is" : "lines from here are");
 	} else {
-		finding(v, true, v->bad_file, v->bad_line,
-		        "not a record, and the chain does not skip it: a record here was damaged or "
-		        "edited");
+		finding(
+		    v, true, v->bad_file, v->bad_line,
+		    "not a record, and the chain does not skip it: a record here was damaged or "
+		    "edited");
 	}
 	v->nbad = 0;
 }
@@ -207,13 +209,15 @@ static void check_record(Verifier *v, const char *file, size_t line, const char 
 		s->unchained++;
 		if (v->have_prev && v->prev_chained)
 			finding(v, true, file, line,
-			        "seq %" PRId64 ": no prev although the records before it are chained "
+			        "seq %" PRId64
+			        ": no prev although the records before it are chained "
 			        "(added by hand, or written by an older pgvigild)",
 			        seq);
 		resolve_bad(v, true);
 	} else if (!json_is_string(prev) || !is_hash(json_string_value(prev))) {
 		s->chained++;
-		finding(v, true, file, line, "seq %" PRId64 ": prev is not a SHA-256 hex digest", seq);
+		finding(v, true, file, line, "seq %" PRId64 ": prev is not a SHA-256 hex digest",
+		        seq);
 		resolve_bad(v, true);
 	} else {
 		const char *p = json_string_value(prev);
@@ -222,12 +226,14 @@ static void check_record(Verifier *v, const char *file, size_t line, const char 
 			if (strcmp(p, PV_JOURNAL_GENESIS) != 0) {
 				if (rotated_file)
 					finding(v, false, file, line,
-					        "note: seq %" PRId64 ": the chain begins in a file no longer "
+					        "note: seq %" PRId64
+					        ": the chain begins in a file no longer "
 					        "present (rotated out, see journal.keep)",
 					        seq);
 				else
 					finding(v, true, file, line,
-					        "seq %" PRId64 ": prev is not the start of a journal: the "
+					        "seq %" PRId64
+					        ": prev is not the start of a journal: the "
 					        "records before this one were removed",
 					        seq);
 			}
@@ -243,21 +249,24 @@ static void check_record(Verifier *v, const char *file, size_t line, const char 
 			        seq, v->prev_seq, v->prev_file, v->prev_line);
 		} else if (seq == v->prev_seq + 1) {
 			finding(v, true, file, line,
-			        "seq %" PRId64 ": prev does not match the record before it (%s:%zu, "
+			        "seq %" PRId64
+			        ": prev does not match the record before it (%s:%zu, "
 			        "seq %" PRId64 "): that record was edited, or this one's prev was",
 			        seq, v->prev_file, v->prev_line, v->prev_seq);
 		} else {
-			finding(v, true, file, line,
-			        "seq %" PRId64 ": prev does not match the record before it (%s:%zu, "
-			        "seq %" PRId64 "): the records with seq %" PRId64 "..%" PRId64
-			        " were removed",
-			        seq, v->prev_file, v->prev_line, v->prev_seq, v->prev_seq + 1, seq - 1);
+			finding(
+			    v, true, file, line,
+			    "seq %" PRId64 ": prev does not match the record before it (%s:%zu, "
+			    "seq %" PRId64 "): the records with seq %" PRId64 "..%" PRId64
+			    " were removed",
+			    seq, v->prev_file, v->prev_line, v->prev_seq, v->prev_seq + 1, seq - 1);
 		}
 	}
 	if (v->have_prev && seq <= v->prev_seq && prev && json_is_string(prev) &&
 	    strcmp(json_string_value(prev), v->prev_hash) == 0)
-		finding(v, true, file, line, "seq %" PRId64 ": not greater than seq %" PRId64 " before it",
-		        seq, v->prev_seq);
+		finding(v, true, file, line,
+		        "seq %" PRId64 ": not greater than seq %" PRId64 " before it", seq,
+		        v->prev_seq);
 
 	pv_journal_hash(text, len, hash);
 	memcpy(v->prev_hash, hash, sizeof hash);
@@ -287,8 +296,10 @@ static void verify_file(Verifier *v, const char *file, const char *text, size_t 
 			json_t *obj = json_loadb(p, n, 0, &jerr);
 			json_t *seq = obj ? json_object_get(obj, "seq") : NULL;
 			json_t *ev = obj ? json_object_get(obj, "event") : NULL;
-			if (obj && json_is_object(obj) && json_is_integer(seq) && json_is_string(ev)) {
-				check_record(v, file, lineno, p, n, (int64_t)json_integer_value(seq),
+			if (obj && json_is_object(obj) && json_is_integer(seq) &&
+			    json_is_string(ev)) {
+				check_record(v, file, lineno, p, n,
+				             (int64_t)json_integer_value(seq),
 				             json_object_get(obj, "prev"), rotated_file);
 			} else if (v->nbad++ == 0) {
 				pv_strlcpy(v->bad_file, file, sizeof v->bad_file);

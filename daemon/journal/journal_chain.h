@@ -54,7 +54,7 @@ typedef struct {
 	size_t unchained; /* records without one (written before the chain existed) */
 	size_t fragments; /* unparseable lines the chain skips cleanly (interrupted writes) */
 	size_t problems;  /* findings that mean the journal is not as written */
-	int64_t first_seq, last_seq; /* -1 when there are no records */
+	int64_t first_seq, last_seq;             /* -1 when there are no records */
 	char last_hash[PV_JOURNAL_HASH_HEX + 1]; /* hash of the last record's line, "" if none */
 } PvJournalVerify;
 

@@ -80,13 +80,15 @@ static int cmd_verify(PvCli *cli, bool as_json)
 		       s.unchained, s.fragments, s.fragments == 1 ? "" : "s", s.problems,
 		       s.problems == 1 ? "" : "s");
 		if (s.first_seq >= 0)
-			printf("last record: seq %" PRId64 ", sha256 %s\n", s.last_seq, s.last_hash);
+			printf("last record: seq %" PRId64 ", sha256 %s\n", s.last_seq,
+			       s.last_hash);
 	}
 	if (fflush(stdout) != 0)
 		rc = pv_cli_fail(1, "cannot write output");
 	else if (s.problems)
-		rc = pv_cli_fail(1, "journal verify: %s: %zu problem%s: records were edited, removed "
-		                    "or reordered",
+		rc = pv_cli_fail(1,
+		                 "journal verify: %s: %zu problem%s: records were edited, removed "
+		                 "or reordered",
 		                 path, s.problems, s.problems == 1 ? "" : "s");
 	pv_buf_free(&report);
 	return rc;
@@ -104,7 +106,8 @@ int pv_cmd_journal(PvCli *cli, int argc, char **argv)
 			puts(JOURNAL_USAGE);
 			return 0;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			return pv_cli_fail(2, "journal: unknown option %s; %s", argv[i], JOURNAL_USAGE);
+			return pv_cli_fail(2, "journal: unknown option %s; %s", argv[i],
+			                   JOURNAL_USAGE);
 		} else if (!sub) {
 			sub = argv[i];
 		} else {

@@ -52,8 +52,8 @@ static void enqueue(Hooks *h, PvDaemon *d, int k, const char *event, const char 
 	if (!*program_of(d, k))
 		return;
 	if (c->qlen == PV_HOOK_QUEUE) {
-		pv_error("hooks.%s: %d runs already waiting, %s event dropped", c->name, PV_HOOK_QUEUE,
-		         event);
+		pv_error("hooks.%s: %d runs already waiting, %s event dropped", c->name,
+		         PV_HOOK_QUEUE, event);
 		return;
 	}
 	HookEvent *e = &c->queue[(c->qhead + c->qlen++) % PV_HOOK_QUEUE];
@@ -66,12 +66,13 @@ static void enqueue(Hooks *h, PvDaemon *d, int k, const char *event, const char 
 	/* the record the event follows: an incident id ends in the seq of its incident-open */
 	const char *dash = strrchr(d->incident, '-');
 	e->seq = strcmp(event, "incident-open") == 0 && dash ? strtoll(dash + 1, NULL, 10)
-	                                                      : pv_journal_last_seq(d->journal);
+	                                                     : pv_journal_last_seq(d->journal);
 }
 
 static void json_output(PvJson *j, const char *key, const PvBuf *out)
 {
-	char *s = pv_xasprintf("%.*s", (int)(out->len < PV_HOOK_OUTPUT_MAX ? out->len : PV_HOOK_OUTPUT_MAX),
+	char *s = pv_xasprintf("%.*s",
+	                       (int)(out->len < PV_HOOK_OUTPUT_MAX ? out->len : PV_HOOK_OUTPUT_MAX),
 	                       out->data ? out->data : "");
 	pv_json_str(j, key, s);
 	free(s);

@@ -39,8 +39,8 @@ static void family(PvBuf *out, const char *name)
 {
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
 		if (strcmp(families[i].name, name) == 0) {
-			pv_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, families[i].help, name,
-			              families[i].type);
+			pv_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, families[i].help,
+			              name, families[i].type);
 			return;
 		}
 	abort(); /* a name not in PV_METRICS_LIST: a programmer error */
@@ -107,8 +107,8 @@ void pv_metrics_health_snapshot(const PvDaemon *d, PvHealthSnapshot *s)
 
 typedef int64_t (*NodeValue)(const PvDaemon *d, int i, bool *present);
 
-#define NODE_VALUE(fn, expr)                                                                     \
-	static int64_t fn(const PvDaemon *d, int i, bool *present)                                \
+#define NODE_VALUE(fn, expr)                                                                       \
+	static int64_t fn(const PvDaemon *d, int i, bool *present)                                 \
 	{                                                                                          \
 		const PvNodeView *n = &d->view.nodes[i];                                           \
 		const PvNodeObs *o = &n->obs;                                                      \
@@ -188,8 +188,9 @@ void pv_metrics_render(const PvDaemon *d, const PvMetricsCounters *c, int64_t no
 	}
 	if (c->last_failover_wall_us) {
 		family(out, "pgvigil_last_failover_timestamp_seconds");
-		pv_buf_printf(out, "pgvigil_last_failover_timestamp_seconds %" PRId64 ".%06" PRId64 "\n",
-		              c->last_failover_wall_us / 1000000, c->last_failover_wall_us % 1000000);
+		pv_buf_printf(
+		    out, "pgvigil_last_failover_timestamp_seconds %" PRId64 ".%06" PRId64 "\n",
+		    c->last_failover_wall_us / 1000000, c->last_failover_wall_us % 1000000);
 	}
 	family(out, "pgvigil_reloads_total");
 	sample(out, "pgvigil_reloads_total", NULL, c->reloads);
@@ -271,8 +272,8 @@ int pv_metrics_health(const PvHealthSnapshot *s, const char *path, const char *m
 		}
 		if (primary) {
 			pv_buf_printf(body, "%s: %s\n", n->name,
-			              n->is_primary ? "primary"
-			              : !n->up      ? "not answering"
+			              n->is_primary    ? "primary"
+			              : !n->up         ? "not answering"
 			              : n->in_recovery ? "a standby"
 			                               : "not the primary pgvigild knows");
 			return n->is_primary ? 200 : 503;
@@ -285,9 +286,9 @@ int pv_metrics_health(const PvHealthSnapshot *s, const char *path, const char *m
 			              n->lag_bytes < 0 ? "unknown, over" : "over");
 		else
 			pv_buf_printf(body, "%s: %s\n", n->name,
-			              !n->up             ? "not answering"
-			              : !n->in_recovery  ? "not a standby"
-			                                 : "not streaming");
+			              !n->up            ? "not answering"
+			              : !n->in_recovery ? "not a standby"
+			                                : "not streaming");
 		return ok ? 200 : 503;
 	}
 	int count = 0;
@@ -397,7 +398,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_NO; /* no request bodies here */
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		static const char msg[] = "only GET and HEAD\n";
-		return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", msg, sizeof msg - 1, 0);
+		return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", msg, sizeof msg - 1,
+		              0);
 	}
 	PvBuf body = {0};
 	const char *max_lag =
@@ -408,11 +410,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	int64_t age = pv_clock_mono_ms() - m->published_ms;
 	if (strcmp(url, "/metrics") == 0) {
 		pv_buf_append(&body, m->text ? m->text : "", m->text ? m->text_len : 0);
-		pv_buf_printf(&body,
-		              "# HELP pgvigil_view_age_seconds age of the daemon's view this answer "
-		              "comes from\n# TYPE pgvigil_view_age_seconds gauge\n"
-		              "pgvigil_view_age_seconds %" PRId64 ".%03" PRId64 "\n",
-		              age / 1000, age % 1000);
+		pv_buf_printf(
+		    &body,
+		    "# HELP pgvigil_view_age_seconds age of the daemon's view this answer "
+		    "comes from\n# TYPE pgvigil_view_age_seconds gauge\n"
+		    "pgvigil_view_age_seconds %" PRId64 ".%03" PRId64 "\n",
+		    age / 1000, age % 1000);
 		status = 200;
 	} else {
 		status = pv_metrics_health(&m->health, url, max_lag, &body);
@@ -425,11 +428,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		                          "/replica/NODE[?max_lag_bytes=N]\n";
 		ret = answer(conn, MHD_HTTP_NOT_FOUND, "text/plain", idx, sizeof idx - 1, age);
 	} else if (strcmp(url, "/metrics") == 0) {
-		ret = answer(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body.data, body.len,
-		             age);
+		ret = answer(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body.data,
+		             body.len, age);
 	} else {
-		ret = answer(conn, (unsigned)status, "text/plain", body.data ? body.data : "", body.len,
-		             age);
+		ret = answer(conn, (unsigned)status, "text/plain", body.data ? body.data : "",
+		             body.len, age);
 	}
 	pv_buf_free(&body);
 	return ret;

@@ -20,8 +20,8 @@ void pv_notify_status(const PvDaemon *d, char *out, size_t size)
 {
 	const char *p = d->view.primary >= 0 ? d->view.nodes[d->view.primary].name : "unknown";
 	if (d->incident[0])
-		snprintf(out, size, "watching %s: primary %s, incident %s open", d->cfg->cluster_name, p,
-		         d->incident);
+		snprintf(out, size, "watching %s: primary %s, incident %s open",
+		         d->cfg->cluster_name, p, d->incident);
 	else
 		snprintf(out, size, "watching %s: primary %s", d->cfg->cluster_name, p);
 }
@@ -48,12 +48,15 @@ static void *notify_create(PvDaemon *d)
 	if (wd) {
 		/* the longest a failover's steps can hold the loop before the next ping */
 		const PvConfig *c = d->cfg;
-		int64_t worst = (int64_t)c->failover_promote_timeout_ms + c->probe_timeout_ms +
-		                (c->pgbouncer.enabled ? 3 * (int64_t)c->pgbouncer.timeout_ms : 0) +
-		                (int64_t)(c->nnodes - 2 > 0 ? c->nnodes - 2 : 0) * 2 * c->probe_timeout_ms;
+		int64_t worst =
+		    (int64_t)c->failover_promote_timeout_ms + c->probe_timeout_ms +
+		    (c->pgbouncer.enabled ? 3 * (int64_t)c->pgbouncer.timeout_ms : 0) +
+		    (int64_t)(c->nnodes - 2 > 0 ? c->nnodes - 2 : 0) * 2 * c->probe_timeout_ms;
 		if (wd <= worst)
-			pv_warn("systemd: WatchdogSec=%lld ms is shorter than a failover may hold the loop "
-			        "(about %lld ms): raise WatchdogSec, or a failover may be killed midway",
+			pv_warn("systemd: WatchdogSec=%lld ms is shorter than a failover may hold "
+			        "the loop "
+			        "(about %lld ms): raise WatchdogSec, or a failover may be killed "
+			        "midway",
 			        (long long)wd, (long long)worst);
 		pv_info("systemd watchdog: a ping every %lld ms", (long long)n->interval_ms);
 	}

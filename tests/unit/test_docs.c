@@ -50,8 +50,8 @@ static const struct {
 
 /* The environment hooks.c sets (pgvigild(8), HOOKS). */
 static const char *const HOOK_ENV[] = {
-    "PGVIGIL_HOOK",        "PGVIGIL_EVENT",   "PGVIGIL_INCIDENT", "PGVIGIL_NODE",
-    "PGVIGIL_OLD_PRIMARY", "PGVIGIL_NEW_PRIMARY", "PGVIGIL_CLUSTER", "PGVIGIL_JOURNAL",
+    "PGVIGIL_HOOK",        "PGVIGIL_EVENT",       "PGVIGIL_INCIDENT", "PGVIGIL_NODE",
+    "PGVIGIL_OLD_PRIMARY", "PGVIGIL_NEW_PRIMARY", "PGVIGIL_CLUSTER",  "PGVIGIL_JOURNAL",
     "PGVIGIL_CONFIG",      "PGVIGIL_SEQ",
 };
 
@@ -229,8 +229,7 @@ static char *uncomment(const char *text)
 }
 
 /* Every event literal the file's journaling calls and .event initializers pass. */
-static void file_events(const char *name, const char *source, char ***out, size_t *n,
-                        char ***where)
+static void file_events(const char *name, const char *source, char ***out, size_t *n, char ***where)
 {
 	char *text = uncomment(source);
 	for (size_t f = 0; f < sizeof JOURNAL_CALLS / sizeof JOURNAL_CALLS[0]; f++) {
@@ -347,16 +346,16 @@ static void test_journal_events(void **state)
 	assert_true(f.n >= 20); /* the scan finds the daemon's events at all */
 	for (size_t i = 0; i < f.n; i++) {
 		if (pv_journal_event_parse(f.names[i]) < 0)
-			problem("%s journals event \"%s\": not in daemon/journal/events.h", f.where[i],
-			        f.names[i]);
+			problem("%s journals event \"%s\": not in daemon/journal/events.h",
+			        f.where[i], f.names[i]);
 		free(f.names[i]);
 		free(f.where[i]);
 	}
 	free(f.names);
 	free(f.where);
 	/* daemon.c journals these verdicts under their own names */
-	const PvVerdict as_events[] = {PV_VERDICT_SPLIT_BRAIN, PV_VERDICT_NO_PRIMARY, PV_VERDICT_WEDGED,
-	                               PV_VERDICT_LOCKED};
+	const PvVerdict as_events[] = {PV_VERDICT_SPLIT_BRAIN, PV_VERDICT_NO_PRIMARY,
+	                               PV_VERDICT_WEDGED, PV_VERDICT_LOCKED};
 	for (size_t i = 0; i < sizeof as_events / sizeof as_events[0]; i++)
 		if (pv_journal_event_parse(pv_verdict_name(as_events[i])) < 0)
 			problem("verdict %s is journaled as an event: not in events.h",
@@ -364,7 +363,8 @@ static void test_journal_events(void **state)
 
 	char *man = read_source("man/pgvigil-journal.5");
 	for (int e = 0; e < PV_EV_COUNT; e++) {
-		char *entry = pv_xasprintf("\n.It Cm %s Pq ", pv_journal_event_name((PvJournalEvent)e));
+		char *entry =
+		    pv_xasprintf("\n.It Cm %s Pq ", pv_journal_event_name((PvJournalEvent)e));
 		if (!strstr(man, entry))
 			problem("man/pgvigil-journal.5 has no entry \".It Cm %s Pq ...\"",
 			        pv_journal_event_name((PvJournalEvent)e));
@@ -378,7 +378,8 @@ static void test_journal_events(void **state)
 			continue;
 		char *ev = pv_xasprintf("%.*s", (int)n, name);
 		if (pv_journal_event_parse(ev) < 0)
-			problem("man/pgvigil-journal.5 documents event \"%s\" that events.h does not list",
+			problem("man/pgvigil-journal.5 documents event \"%s\" that events.h does "
+			        "not list",
 			        ev);
 		free(ev);
 	}
@@ -434,8 +435,10 @@ static size_t verb_phrases(char ***out)
 			/* leading lowercase words of the alternative */
 			PvBuf phrase = {0};
 			char *copy = pv_xasprintf("%.*s", (int)(q - alt), alt), *save = NULL;
-			for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-				if (w[0] == '-' || strspn(w, "abcdefghijklmnopqrstuvwxyz-") != strlen(w))
+			for (char *w = strtok_r(copy, " ", &save); w;
+			     w = strtok_r(NULL, " ", &save)) {
+				if (w[0] == '-' ||
+				    strspn(w, "abcdefghijklmnopqrstuvwxyz-") != strlen(w))
 					break;
 				if (phrase.len)
 					pv_buf_putc(&phrase, ' ');
@@ -502,7 +505,8 @@ static void test_cli_verbs(void **state)
 	char *runbook = read_source("man/pgvigil-runbook.7");
 	const char *prompts[] = {"$ pgvigil ", "# pgvigil "};
 	for (size_t k = 0; k < 2; k++) {
-		for (const char *p = strstr(runbook, prompts[k]); p; p = strstr(p + 1, prompts[k])) {
+		for (const char *p = strstr(runbook, prompts[k]); p;
+		     p = strstr(p + 1, prompts[k])) {
 			const char *verb = p + 10;
 			if (strncmp(verb, "-c ", 3) == 0) /* "pgvigil -c FILE verb" */
 				verb += 3 + strcspn(verb + 3, " ") + 1;
@@ -512,8 +516,9 @@ static void test_cli_verbs(void **state)
 				known = strncmp(phrases[i], verb, vl) == 0 &&
 				        (phrases[i][vl] == '\0' || phrases[i][vl] == ' ');
 			if (!known)
-				problem("man/pgvigil-runbook.7 runs \"pgvigil %.*s\", which is no verb",
-				        (int)vl, verb);
+				problem(
+				    "man/pgvigil-runbook.7 runs \"pgvigil %.*s\", which is no verb",
+				    (int)vl, verb);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -555,8 +560,9 @@ static void test_metrics_and_hooks(void **state)
 	for (const char *const *n = pv_metrics_names(); *n; n++) {
 		char *entry = pv_xasprintf("\n.It Cm %s\n", *n);
 		if (!strstr(man, entry))
-			problem("man/pgvigild.8 has no entry \".It Cm %s\" (METRICS AND HEALTH CHECKS)",
-			        *n);
+			problem(
+			    "man/pgvigild.8 has no entry \".It Cm %s\" (METRICS AND HEALTH CHECKS)",
+			    *n);
 		free(entry);
 	}
 	char *hooks = read_source("daemon/pgvigild/hooks.c");
@@ -588,7 +594,8 @@ static void test_pages(void **state)
 		char *rel = pv_xasprintf("man/%s", MAN_PAGES[i]);
 		char *text = read_source(rel);
 		/* cross references to pgvigil pages resolve */
-		for (const char *p = strstr(text, ".Xr pgvigil"); p; p = strstr(p + 1, ".Xr pgvigil")) {
+		for (const char *p = strstr(text, ".Xr pgvigil"); p;
+		     p = strstr(p + 1, ".Xr pgvigil")) {
 			char page[64];
 			int sec;
 			if (sscanf(p, ".Xr %63s %d", page, &sec) != 2)

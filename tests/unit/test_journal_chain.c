@@ -311,7 +311,8 @@ static void test_rotation(void **state)
 	assert_int_equal(sum.problems, 0);
 	assert_int_equal(sum.files, 3);
 	assert_int_equal(sum.records, 3);
-	assert_non_null(strstr(report, "note: seq 2: the chain begins in a file no longer present"));
+	assert_non_null(
+	    strstr(report, "note: seq 2: the chain begins in a file no longer present"));
 	free(report);
 
 	/* a lower keep drops what is beyond it at the next rotation */

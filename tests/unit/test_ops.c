@@ -70,13 +70,13 @@ static void daemon_up(PvDaemon *d, const char *journal_name, const char *extra)
 {
 	char *conf = tmp_path("pgvigil.conf");
 	char *journal = tmp_path(journal_name);
-	char *text = pv_xasprintf(
-	    "cluster = { name = \"unit\"; nodes = (\n"
-	    "  { name = \"n0\"; conninfo = \"host=127.0.0.1 port=1\"; },\n"
-	    "  { name = \"n1\"; conninfo = \"host=127.0.0.1 port=2\"; },\n"
-	    "  { name = \"n2\"; conninfo = \"host=127.0.0.1 port=3\"; } ); };\n"
-	    "journal = { path = \"%s\"; };\n%s",
-	    journal, extra);
+	char *text =
+	    pv_xasprintf("cluster = { name = \"unit\"; nodes = (\n"
+	                 "  { name = \"n0\"; conninfo = \"host=127.0.0.1 port=1\"; },\n"
+	                 "  { name = \"n1\"; conninfo = \"host=127.0.0.1 port=2\"; },\n"
+	                 "  { name = \"n2\"; conninfo = \"host=127.0.0.1 port=3\"; } ); };\n"
+	                 "journal = { path = \"%s\"; };\n%s",
+	                 journal, extra);
 	spit(conf, text, 0600);
 	PvBuf errors = {0};
 	memset(d, 0, sizeof *d);
@@ -246,7 +246,8 @@ static void test_notify_extension(void **state)
 	snprintf(d.incident, sizeof d.incident, "20261125T000000Z-7");
 	pv_notify_extension.step(x, &d, NULL, 0, now + 20); /* status changed */
 	got = recv_one(fd);
-	assert_string_equal(got, "STATUS=watching unit: primary n1, incident 20261125T000000Z-7 open\n");
+	assert_string_equal(got,
+	                    "STATUS=watching unit: primary n1, incident 20261125T000000Z-7 open\n");
 	free(got);
 	pv_notify_extension.step(x, &d, NULL, 0, now + 100); /* due again */
 	got = recv_one(fd);
@@ -299,8 +300,11 @@ static void test_metrics_render(void **state)
 	PvDaemon d;
 	daemon_up(&d, "j-metrics.jsonl", "");
 	cluster_view(&d);
-	PvMetricsCounters c = {.start_wall_us = 1700000000123456LL, .incidents = 2, .failovers = 1,
-	                       .last_failover_ms = 4321, .last_failover_wall_us = 0};
+	PvMetricsCounters c = {.start_wall_us = 1700000000123456LL,
+	                       .incidents = 2,
+	                       .failovers = 1,
+	                       .last_failover_ms = 4321,
+	                       .last_failover_wall_us = 0};
 	PvBuf out = {0};
 	pv_metrics_render(&d, &c, pv_clock_mono_ms(), &out);
 	const char *t = out.data;
@@ -409,7 +413,8 @@ static void test_metrics_health(void **state)
 	d.view.nodes[0].failed = true;
 	d.view.nodes[1].obs.in_recovery = false;
 	pv_metrics_health_snapshot(&d, &s);
-	assert_int_equal(health(&s, "/primary/n0", NULL, "n0: not the primary pgvigild knows\n"), 503);
+	assert_int_equal(health(&s, "/primary/n0", NULL, "n0: not the primary pgvigild knows\n"),
+	                 503);
 	assert_int_equal(health(&s, "/primary", NULL, "n1\n"), 200);
 	daemon_down(&d);
 }
@@ -427,8 +432,8 @@ static void test_metrics_listen(void **state)
 	assert_int_equal(sa.ss_family, AF_INET6);
 	assert_int_equal(pv_metrics_parse_listen("*:9187", &sa, &len, &err), PV_OK);
 	assert_int_equal(((struct sockaddr_in *)&sa)->sin_addr.s_addr, htonl(INADDR_ANY));
-	const char *bad[] = {"nocolon", "1.2.3.4:0", "1.2.3.4:99999", "1.2.3.4:", ":80",
-	                     "[::1:80", "1.2.3.4:8x", "no-such-host.invalid:80"};
+	const char *bad[] = {"nocolon", "1.2.3.4:0", "1.2.3.4:99999", "1.2.3.4:",
+	                     ":80",     "[::1:80",   "1.2.3.4:8x",    "no-such-host.invalid:80"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (pv_metrics_parse_listen(bad[i], &sa, &len, &err) != PV_ERR_CONFIG)
 			fail_msg("%s accepted", bad[i]);
@@ -479,11 +484,12 @@ static void test_hooks_run(void **state)
 	(void)state;
 	char *envfile = tmp_path("hook-env.txt");
 	char *script = tmp_path("hook.sh");
-	char *text = pv_xasprintf("#!/bin/sh\n"
-	                          "{ echo \"--- $PGVIGIL_HOOK $#\"; env | grep '^PGVIGIL_' | sort; } >> %s\n"
-	                          "echo \"hello from $PGVIGIL_EVENT\"\n"
-	                          "echo oops >&2\n",
-	                          envfile);
+	char *text =
+	    pv_xasprintf("#!/bin/sh\n"
+	                 "{ echo \"--- $PGVIGIL_HOOK $#\"; env | grep '^PGVIGIL_' | sort; } >> %s\n"
+	                 "echo \"hello from $PGVIGIL_EVENT\"\n"
+	                 "echo oops >&2\n",
+	                 envfile);
 	spit(script, text, 0755);
 	char *extra = pv_xasprintf("hooks = { on_failover = \"%s\"; on_incident = \"%s\"; };\n",
 	                           script, script);
@@ -510,7 +516,8 @@ static void test_hooks_run(void **state)
 	assert_has(env, "PGVIGIL_EVENT=incident-open\n");
 	assert_has(env, "PGVIGIL_EVENT=promoted\n");
 	assert_has(env, "PGVIGIL_EVENT=incident-close\n");
-	assert_true(strstr(env, "PGVIGIL_EVENT=incident-open") < strstr(env, "PGVIGIL_EVENT=incident-close"));
+	assert_true(strstr(env, "PGVIGIL_EVENT=incident-open") <
+	            strstr(env, "PGVIGIL_EVENT=incident-close"));
 	assert_has(env, "PGVIGIL_INCIDENT=20261125T000000Z-1\n");
 	assert_has(env, "PGVIGIL_CLUSTER=unit\n");
 	assert_has(env, "PGVIGIL_NEW_PRIMARY=n1\n");
@@ -580,14 +587,16 @@ static void test_hooks_failures(void **state)
 		if (strcmp(which, "on_failover") == 0) {
 			assert_string_equal(e->outcome, "timeout");
 			assert_true(json_is_null(json_object_get(e->detail, "exit_status")));
-			assert_int_equal(json_integer_value(json_object_get(e->detail, "signal")), 15);
+			assert_int_equal(json_integer_value(json_object_get(e->detail, "signal")),
+			                 15);
 		} else {
 			assert_string_equal(e->outcome, "failed");
-			assert_int_equal(json_integer_value(json_object_get(e->detail, "exit_status")), 3);
+			assert_int_equal(
+			    json_integer_value(json_object_get(e->detail, "exit_status")), 3);
 			assert_int_equal(strlen(pv_journal_entry_detail_str(e, "stdout")),
 			                 PV_HOOK_OUTPUT_MAX);
-			assert_int_equal(json_integer_value(json_object_get(e->detail, "stdout_bytes")),
-			                 5000);
+			assert_int_equal(
+			    json_integer_value(json_object_get(e->detail, "stdout_bytes")), 5000);
 		}
 		seen++;
 	}
@@ -671,11 +680,11 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_events),          cmocka_unit_test(test_sd_notify),
-	    cmocka_unit_test(test_sd_watchdog),     cmocka_unit_test(test_notify_extension),
-	    cmocka_unit_test(test_metrics_render),  cmocka_unit_test(test_metrics_health),
-	    cmocka_unit_test(test_metrics_listen),  cmocka_unit_test(test_hooks_run),
-	    cmocka_unit_test(test_hooks_failures),  cmocka_unit_test(test_hooks_none),
+	    cmocka_unit_test(test_events),         cmocka_unit_test(test_sd_notify),
+	    cmocka_unit_test(test_sd_watchdog),    cmocka_unit_test(test_notify_extension),
+	    cmocka_unit_test(test_metrics_render), cmocka_unit_test(test_metrics_health),
+	    cmocka_unit_test(test_metrics_listen), cmocka_unit_test(test_hooks_run),
+	    cmocka_unit_test(test_hooks_failures), cmocka_unit_test(test_hooks_none),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
