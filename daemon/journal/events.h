@@ -58,6 +58,9 @@
 	X(PV_EV_INCIDENT_RESUME, "incident-resume", "event",                                       \
 	  "a restarted pgvigild takes over the incident the journal left open")                    \
 	X(PV_EV_MANUAL_FAILOVER, "manual-failover", "event", "a pgvigil failover request")         \
+	X(PV_EV_SWITCHOVER_STEP, "switchover-step", "begin/end", "one step of pgvigil switchover") \
+	X(PV_EV_SWITCHOVER_REFUSED, "switchover-refused", "event",                                 \
+	  "a switchover refused before anything changed")                                          \
 	X(PV_EV_BACKUP, "backup", "both", "a base backup of the primary")                          \
 	X(PV_EV_BACKUP_PROGRESS, "backup-progress", "event", "how far a running backup is")        \
 	X(PV_EV_BACKUP_VERIFY, "backup-verify", "begin/end", "pg_verifybackup on a backup")        \
