@@ -61,6 +61,9 @@
 	X(PV_EV_SWITCHOVER_STEP, "switchover-step", "begin/end", "one step of pgvigil switchover") \
 	X(PV_EV_SWITCHOVER_REFUSED, "switchover-refused", "event",                                 \
 	  "a switchover refused before anything changed")                                          \
+	X(PV_EV_REJOIN, "rejoin", "begin/end",                                                     \
+	  "pgvigil rejoin: a node made a streaming standby of the current primary")                \
+	X(PV_EV_REJOIN_STEP, "rejoin-step", "both", "one step of pgvigil rejoin")                  \
 	X(PV_EV_BACKUP, "backup", "both", "a base backup of the primary")                          \
 	X(PV_EV_BACKUP_PROGRESS, "backup-progress", "event", "how far a running backup is")        \
 	X(PV_EV_BACKUP_VERIFY, "backup-verify", "begin/end", "pg_verifybackup on a backup")        \
