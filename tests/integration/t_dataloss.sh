@@ -39,12 +39,14 @@ cluster_psql n1 "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user
 _n1_cut() { [[ -z $(cluster_psql n1 "SELECT status FROM pg_stat_wal_receiver") ]]; }
 check_wait "n1 no longer receives WAL" 15 _n1_cut
 cluster_psql n0 "CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 150000) g" >/dev/null
-_gap() {
+_lsn_num() { local h=${1%/*} l=${1#*/}; echo $(((16#$h << 32) + 16#$l)); }
+target=$(_lsn_num "$(cluster_psql n0 "SELECT pg_current_wal_lsn()")")
+_seen_big() {
 	local l
-	l=$(pgvigil status --json | grep -oE '"name":"n0"[^}]*"lsn":"[0-9A-F/]+"' | grep -oE '[0-9A-F]+/[0-9A-F]+' | tail -1)
-	[[ -n $l ]]
+	l=$(pgvigil status --json | grep -oE '"name":"n0"[^}]*"lsn":"[0-9A-F]+/[0-9A-F]+"' | grep -oE '[0-9A-F]+/[0-9A-F]+"$' | tr -d '"')
+	[[ -n $l ]] && (($(_lsn_num "$l") >= target))
 }
-check_wait "the daemon saw the primary's new LSN" 10 _gap
+check_wait "the daemon saw the primary's LSN after the big write" 10 _seen_big
 cluster_stop n2 >/dev/null 2>&1
 cluster_kill n0
 check "the daemon refuses (manual mode, and the guard)" journal_wait 20 '"event":"failover-refused"'
