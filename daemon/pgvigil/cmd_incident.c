@@ -1,5 +1,6 @@
 /*
- * cmd_incident: `pgvigil incident list [--json]` and `pgvigil incident show ID [--json]`.
+ * cmd_incident: `pgvigil incident list [--json]` and `pgvigil incident show ID [--json]`;
+ * `incident show ID --format md|json|html` is the post-incident report (report.c).
  *
  * Reads journal.path directly: no daemon is needed, so an operator can read what happened
  * while pgvigild is stopped or wedged.  Text output is for people (tables, offsets from the
@@ -17,9 +18,11 @@
 #include "ctl/ctl.h"
 #include "journal/journal_read.h"
 #include "pgvigil/cli.h"
+#include "pgvigil/report.h"
 
 #define INCIDENT_USAGE                                                                             \
-	"usage: pgvigil incident list [--json] | pgvigil incident show ID [--json] | "               \
+	"usage: pgvigil incident list [--json] | "                                                   \
+	"pgvigil incident show ID [--json | --format md|json|html] | "                               \
 	"pgvigil incident open --reason TEXT | pgvigil incident close ID [--reason TEXT]"
 
 /* ---- a small text table: rows of cells, plus free lines attached after a row ---- */
@@ -461,12 +464,14 @@ static int cmd_open_close(PvCli *cli, const char *sub, const char *id, const cha
 int pv_cmd_incident(PvCli *cli, int argc, char **argv)
 {
 	bool as_json = false;
-	const char *sub = NULL, *id = NULL, *reason = NULL;
+	const char *sub = NULL, *id = NULL, *reason = NULL, *format = NULL;
 	int npos = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
 			reason = argv[++i];
+		} else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
+			format = argv[++i];
 		} else if (strcmp(argv[i], "--json") == 0) {
 			as_json = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -495,6 +500,11 @@ int pv_cmd_incident(PvCli *cli, int argc, char **argv)
 			return pv_cli_fail(2, "incident show: %s; %s",
 			                   npos ? "too many arguments" : "missing incident ID",
 			                   INCIDENT_USAGE);
+		if (format && as_json)
+			return pv_cli_fail(2, "incident show: --json or --format, not both; %s",
+			                   INCIDENT_USAGE);
+		if (format)
+			return pv_cmd_incident_report(cli, id, format);
 		return cmd_show(cli, id, as_json);
 	}
 	if (strcmp(sub, "open") == 0) {

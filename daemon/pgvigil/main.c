@@ -18,8 +18,8 @@ static const struct {
 	{"status", pv_cmd_status, "status [--json]"},
 	{"failover", pv_cmd_failover, "failover [--to NODE] [--dry-run] [--allow-data-loss] --reason TEXT"},
 	{"incident", pv_cmd_incident,
-	 "incident list [--json] | incident show ID [--json] | incident open --reason TEXT | "
-	 "incident close ID [--reason TEXT]"},
+	 "incident list [--json] | incident show ID [--json | --format md|json|html] | "
+	 "incident open --reason TEXT | incident close ID [--reason TEXT]"},
 	{"journal", pv_cmd_journal, "journal verify [--json]"},
 	{"locks", pv_cmd_locks, "locks [--json]"},
 	{"switchover", pv_cmd_switchover, "switchover --to NODE [--dry-run] --reason TEXT"},
