@@ -26,6 +26,7 @@ int pv_cmd_restore(PvCli *cli, int argc, char **argv);
 int pv_cmd_locks(PvCli *cli, int argc, char **argv);
 int pv_cmd_pause(PvCli *cli, int argc, char **argv);
 int pv_cmd_switchover(PvCli *cli, int argc, char **argv);
+int pv_cmd_rejoin(PvCli *cli, int argc, char **argv);
 int pv_cmd_resume(PvCli *cli, int argc, char **argv);
 int pv_cmd_ssh_check(PvCli *cli, int argc, char **argv);
 int pv_cmd_journal(PvCli *cli, int argc, char **argv);

@@ -23,6 +23,7 @@ static const struct {
 	{"journal", pv_cmd_journal, "journal verify [--json]"},
 	{"locks", pv_cmd_locks, "locks [--json]"},
 	{"switchover", pv_cmd_switchover, "switchover --to NODE [--dry-run] --reason TEXT"},
+	{"rejoin", pv_cmd_rejoin, "rejoin NODE [--dry-run] --reason TEXT"},
 	{"pause", pv_cmd_pause, "pause --reason TEXT"},
 	{"resume", pv_cmd_resume, "resume --reason TEXT"},
 	{"backup", pv_cmd_backup,

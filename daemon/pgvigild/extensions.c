@@ -5,6 +5,7 @@
 #include "pgvigild/extension.h"
 
 #include "act/backup_ext.h"
+#include "act/rejoin.h"
 #include "pgvigild/hooks.h"
 #include "pgvigild/journal_ext.h"
 #include "pgvigild/metrics.h"
@@ -23,6 +24,7 @@ const PvExtension *const pv_extensions[] = {
 	&pv_journal_extension,
 	&pv_hooks_extension, /* before any extension that journals on events: PGVIGIL_SEQ */
 	&pv_backup_extension,
+	&pv_rejoin_extension,
 	&pv_metrics_extension,
 	&pv_notify_extension,
 	NULL,

@@ -1,0 +1,286 @@
+/*
+ * rejoin_cmd: one command of a rejoin on a node's host, locally or over ssh, never blocking
+ * the loop beyond the node's ssh.timeout_ms (see rejoin_int.h).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act/rejoin_int.h"
+#include "io/proc.h"
+
+#define POLL_EVERY_MS 500
+#define REMOTE_GRACE_MS 30000 /* past the remote timeout(1): give up polling */
+#define NOT_DONE 75
+
+/* Starts "$@" detached under timeout(1), prints the name its files start with. */
+static const char LAUNCH[] =
+    "s=$1; shift\n"
+    "f=$(mktemp \"${TMPDIR:-/tmp}/pgvigil-rejoin.XXXXXX\") || exit 1\n"
+    "(cd / && timeout -k 5 \"$s\" \"$@\" >\"$f.out\" 2>\"$f.err\" </dev/null; "
+    "echo $? >\"$f.rc.tmp\" && mv \"$f.rc.tmp\" \"$f.rc\") >/dev/null 2>&1 </dev/null &\n"
+    "echo \"$f\"\n";
+/* Not done: exit 75, no output.  Done: its exit status on the first line, then its stdout;
+ * its stderr on stderr; the files removed. */
+static const char POLL[] = "f=$1\n"
+                           "[ -f \"$f.rc\" ] || exit 75\n"
+                           "cat \"$f.rc\"; cat \"$f.out\"; cat \"$f.err\" >&2\n"
+                           "rm -f \"$f\" \"$f.rc\" \"$f.out\" \"$f.err\"\n";
+
+struct RjCmd {
+	PvProc *proc; /* local */
+	PvSsh *ssh;   /* remote (not owned) */
+	int ssh_timeout_ms;
+	char remote[512];
+	int64_t start_ms, end_ms, deadline_ms, next_poll_ms;
+	bool done, timed_out;
+	int exit_status;
+	char error[512];
+	PvBuf out, err, both;
+};
+
+void pv_rejoin_cloexec_all(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int self = dirfd(d);
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || fd <= 2 || fd == self)
+			continue;
+		int fl = fcntl((int)fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	closedir(d);
+}
+
+static PvStatus start_local(const RjHost *h, const char *const *argv, const char *const *env,
+                            int timeout_ms, int64_t now, RjCmd *c, PvError *err)
+{
+	const char *envv[16];
+	int n = 0;
+	char *home = h->home[0] ? pv_xasprintf("HOME=%s", h->home) : NULL;
+	if (home)
+		envv[n++] = home;
+	for (int i = 0; env && env[i] && n < 15; i++)
+		envv[n++] = env[i];
+	envv[n] = NULL;
+	PvProcSpec spec = {
+	    .argv = argv,
+	    .env = envv,
+	    .cwd = "/",
+	    .uid = h->uid,
+	    .gid = h->gid,
+	    .drop_privileges = h->drop,
+	    .timeout_ms = timeout_ms,
+	};
+	pv_rejoin_cloexec_all();
+	PvStatus st = pv_proc_start(&spec, now, &c->proc, err);
+	free(home);
+	return st;
+}
+
+static PvStatus start_remote(const RjHost *h, const char *const *argv, int timeout_ms, int64_t now,
+                             RjCmd *c, PvError *err)
+{
+	const char *av[40];
+	char secs[16];
+	int n = 0;
+	snprintf(secs, sizeof secs, "%d", (timeout_ms + 999) / 1000);
+	av[n++] = "sh";
+	av[n++] = "-c";
+	av[n++] = LAUNCH;
+	av[n++] = "pgvigil-rejoin";
+	av[n++] = secs;
+	for (int i = 0; argv[i] && n < 39; i++)
+		av[n++] = argv[i];
+	av[n] = NULL;
+	PvSshResult r;
+	PvStatus st = pv_ssh_run(h->ssh, av, h->ssh_timeout_ms, &r, err);
+	if (st == PV_OK && !pv_ssh_result_ok(&r)) {
+		char how[64];
+		pv_ssh_result_describe(&r, how, sizeof how);
+		st = pv_error_set(err, PV_ERR_IO, "%s: starting the command: %s: %.300s",
+		                  pv_ssh_name(h->ssh), how, r.err.data ? r.err.data : "");
+	}
+	if (st == PV_OK) {
+		const char *o = r.out.data ? r.out.data : "";
+		size_t len = strcspn(o, "\n");
+		if (o[0] != '/' || len == 0 || len >= sizeof c->remote)
+			st = pv_error_set(err, PV_ERR_PROTOCOL, "%s: unexpected answer from mktemp: %.100s",
+			                  pv_ssh_name(h->ssh), o);
+		else
+			snprintf(c->remote, sizeof c->remote, "%.*s", (int)len, o);
+	}
+	pv_ssh_result_free(&r);
+	if (st != PV_OK)
+		return st;
+	c->ssh = h->ssh;
+	c->ssh_timeout_ms = h->ssh_timeout_ms;
+	c->deadline_ms = now + timeout_ms + REMOTE_GRACE_MS;
+	c->next_poll_ms = now + 200;
+	return PV_OK;
+}
+
+PvStatus pv_rejoin_cmd_start(const RjHost *h, const char *const *argv, const char *const *env,
+                             int timeout_ms, int64_t now, RjCmd **out, PvError *err)
+{
+	RjCmd *c = pv_xcalloc(1, sizeof *c);
+	c->start_ms = now;
+	PvStatus st = h->remote ? start_remote(h, argv, timeout_ms, now, c, err)
+	                        : start_local(h, argv, env, timeout_ms, now, c, err);
+	if (st != PV_OK) {
+		pv_rejoin_cmd_free(c);
+		*out = NULL;
+		return st;
+	}
+	*out = c;
+	return PV_OK;
+}
+
+void pv_rejoin_cmd_free(RjCmd *c)
+{
+	if (!c)
+		return;
+	pv_proc_free(c->proc);
+	pv_buf_free(&c->out);
+	pv_buf_free(&c->err);
+	pv_buf_free(&c->both);
+	free(c);
+}
+
+int pv_rejoin_cmd_pollfds(const RjCmd *c, struct pollfd *fds, int max)
+{
+	return c->proc && !c->done ? pv_proc_pollfds(c->proc, fds, max) : 0;
+}
+
+int pv_rejoin_cmd_timeout(const RjCmd *c, int64_t now)
+{
+	if (c->done)
+		return -1;
+	if (c->proc)
+		return pv_proc_timeout(c->proc, now);
+	return c->next_poll_ms > now ? (int)(c->next_poll_ms - now) : 0;
+}
+
+static void finish(RjCmd *c, int64_t now)
+{
+	c->done = true;
+	c->end_ms = now;
+}
+
+static void poll_remote(RjCmd *c, int64_t now)
+{
+	if (now < c->next_poll_ms)
+		return;
+	const char *av[] = {"sh", "-c", POLL, "pgvigil-rejoin", c->remote, NULL};
+	PvSshResult r;
+	PvError err;
+	PvStatus st = pv_ssh_run(c->ssh, av, c->ssh_timeout_ms, &r, &err);
+	if (st == PV_OK && r.exit_status == NOT_DONE && !r.exit_signal[0] && r.out.len == 0) {
+		/* still running */
+	} else if (st == PV_OK && pv_ssh_result_ok(&r)) {
+		const char *o = r.out.data ? r.out.data : "";
+		size_t first = strcspn(o, "\n");
+		c->exit_status = atoi(o);
+		if (c->exit_status == 124) {
+			c->timed_out = true;
+			c->exit_status = -1;
+		}
+		const char *rest = o[first] ? o + first + 1 : o + first;
+		c->error[0] = '\0';
+		pv_buf_puts(&c->out, rest);
+		pv_buf_append(&c->err, r.err.data ? r.err.data : "", r.err.len);
+		finish(c, now);
+	} else if (st == PV_OK) {
+		char how[64];
+		pv_ssh_result_describe(&r, how, sizeof how);
+		snprintf(c->error, sizeof c->error, "ssh: polling the command: %s: %.300s", how,
+		         r.err.data ? r.err.data : "");
+	} else {
+		snprintf(c->error, sizeof c->error, "ssh: %.490s", err.msg);
+	}
+	pv_ssh_result_free(&r);
+	int64_t after = now; /* the call itself may have taken a while */
+	if (!c->done && after >= c->deadline_ms) {
+		c->timed_out = true;
+		c->exit_status = -1;
+		finish(c, after);
+	}
+	c->next_poll_ms = after + POLL_EVERY_MS;
+}
+
+bool pv_rejoin_cmd_step(RjCmd *c, int64_t now)
+{
+	if (c->done)
+		return true;
+	if (c->proc) {
+		if (!pv_proc_step(c->proc, now))
+			return false;
+		c->exit_status = pv_proc_exit_status(c->proc);
+		c->timed_out = pv_proc_timed_out(c->proc);
+		const PvBuf *o = pv_proc_stdout(c->proc), *e = pv_proc_stderr(c->proc);
+		pv_buf_append(&c->out, o->data ? o->data : "", o->len);
+		pv_buf_append(&c->err, e->data ? e->data : "", e->len);
+		c->start_ms = now - pv_proc_duration_ms(c->proc);
+		finish(c, now);
+		pv_proc_free(c->proc);
+		c->proc = NULL;
+		return true;
+	}
+	poll_remote(c, now);
+	return c->done;
+}
+
+bool pv_rejoin_cmd_ok(const RjCmd *c)
+{
+	return c->done && !c->timed_out && c->exit_status == 0 && !c->error[0];
+}
+
+int pv_rejoin_cmd_exit(const RjCmd *c)
+{
+	return c->timed_out ? -1 : c->exit_status;
+}
+
+const char *pv_rejoin_cmd_stdout(const RjCmd *c)
+{
+	return c->out.data ? c->out.data : "";
+}
+
+const char *pv_rejoin_cmd_stderr(const RjCmd *c)
+{
+	return c->err.data ? c->err.data : "";
+}
+
+const char *pv_rejoin_cmd_output(RjCmd *c)
+{
+	pv_buf_reset(&c->both);
+	pv_buf_puts(&c->both, pv_rejoin_cmd_stdout(c));
+	if (c->out.len && c->err.len && c->out.data[c->out.len - 1] != '\n')
+		pv_buf_putc(&c->both, '\n');
+	pv_buf_puts(&c->both, pv_rejoin_cmd_stderr(c));
+	return c->both.data ? c->both.data : "";
+}
+
+int64_t pv_rejoin_cmd_duration_ms(const RjCmd *c)
+{
+	return c->end_ms - c->start_ms;
+}
+
+void pv_rejoin_cmd_describe(const RjCmd *c, char *out, size_t size)
+{
+	if (c->timed_out && c->error[0])
+		snprintf(out, size, "timed out after %lld ms (%s)", (long long)(c->end_ms - c->start_ms),
+		         c->error);
+	else if (c->timed_out)
+		snprintf(out, size, "timed out after %lld ms", (long long)(c->end_ms - c->start_ms));
+	else if (c->exit_status < 0)
+		snprintf(out, size, "killed by a signal");
+	else
+		snprintf(out, size, "exit %d", c->exit_status);
+}

@@ -1,0 +1,172 @@
+/*
+ * rejoin_int: what the parts of the rejoin share (not for other modules): rejoin.c (the
+ * extension: control verb, journal, the driver of the steps), rejoin_steps.c (what each step
+ * does), rejoin_cmd.c (one command on a node's host as the owner of its data directory,
+ * without blocking the loop).
+ *
+ * A local command is an io/proc child (uid/gid dropped to the data directory's owner, HOME
+ * set to the owner's home, so ~/.pgpass works).  An ssh command is started detached on the
+ * host, under timeout(1) there, its output and exit status going to files of a mktemp(1) name
+ * that later short ssh calls poll (every 500 ms) and collect; each ssh call blocks the loop at
+ * most the node's ssh.timeout_ms.  A transport failure while polling is retried until the
+ * command's deadline.
+ */
+#ifndef PV_ACT_REJOIN_INT_H
+#define PV_ACT_REJOIN_INT_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <libpq-fe.h>
+
+#include "act/rejoin.h"
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "io/pgconn.h"
+#include "io/ssh.h"
+#include "journal/journal.h"
+#include "pgvigild/daemon.h"
+
+typedef struct {
+	bool remote;    /* over ssh (ssh below), else local */
+	PvSsh *ssh;     /* remote: the node's session, kept for every command of a rejoin */
+	int ssh_timeout_ms;
+	uid_t uid;      /* local: the data directory's owner */
+	gid_t gid;
+	bool drop;      /* local: switch to uid/gid (the daemon runs as root) */
+	char home[256]; /* local: the owner's home directory */
+} RjHost;
+
+typedef struct RjCmd RjCmd;
+
+/*
+ * Starts argv (argv[0] the program, searched in PATH) on the host; env ("NAME=value",
+ * NULL-terminated, may be NULL) is for a local command only.  Over ssh the start itself is
+ * one ssh call.
+ */
+PvStatus pv_rejoin_cmd_start(const RjHost *h, const char *const *argv, const char *const *env,
+                             int timeout_ms, int64_t now_ms, RjCmd **out, PvError *err) PV_MUSTCHECK;
+void pv_rejoin_cmd_free(RjCmd *c);
+int pv_rejoin_cmd_pollfds(const RjCmd *c, struct pollfd *fds, int max);
+/* ms until it needs attention, -1 none. */
+int pv_rejoin_cmd_timeout(const RjCmd *c, int64_t now_ms);
+/* Advances; true once the command is over (exit status and output below). */
+bool pv_rejoin_cmd_step(RjCmd *c, int64_t now_ms);
+
+/* After it is over: */
+bool pv_rejoin_cmd_ok(const RjCmd *c); /* exit 0 */
+int pv_rejoin_cmd_exit(const RjCmd *c); /* 0-255; -1: signal, deadline or transport */
+const char *pv_rejoin_cmd_stdout(const RjCmd *c);
+const char *pv_rejoin_cmd_stderr(const RjCmd *c);
+/* stdout then stderr */
+const char *pv_rejoin_cmd_output(RjCmd *c);
+int64_t pv_rejoin_cmd_duration_ms(const RjCmd *c);
+/* "exit 0", "exit 1", "timed out after 60000 ms", "ssh: HOST:PORT: ..." */
+void pv_rejoin_cmd_describe(const RjCmd *c, char *out, size_t size);
+
+/* Marks every descriptor of this process above 2 close-on-exec (a server started by a
+ * command must not inherit the daemon's files and sockets). */
+void pv_rejoin_cloexec_all(void);
+
+
+/* ---- the rejoin in progress (rejoin.c, rejoin_steps.c) ---- */
+
+typedef enum {
+	RJ_WAIT,    /* a command, a statement or a timer runs: call again when it is over */
+	RJ_DONE,    /* the step succeeded: on to x->next */
+	RJ_FAIL,    /* the step failed (x->error): the rejoin fails */
+	RJ_FAIL_ON, /* the step failed (x->error) but the rejoin goes on with x->next */
+} RjResult;
+
+typedef struct {
+	PvDaemon *d;
+	bool active;
+	/* the request */
+	PvCtlRequest req;
+	bool have_req;
+	char node[PV_NAME_MAX], primary[PV_NAME_MAX];
+	char reason[512];
+	/* copies of the configuration (a reload does not pull them away) */
+	char *pgdata, *pg_bin, *node_ci, *primary_ci;
+	char primary_host[256];
+	int primary_port;
+	int backup_timeout_ms;
+	RjHost host;
+	char where[192];
+	char standby[PV_NAME_MAX]; /* a standby streaming from the primary, "" none */
+	char *standby_ci;
+	char *source;    /* pg_rewind/pg_basebackup conninfo, no password */
+	char *source_pw; /* its password, for PGPASSWORD (local only), or NULL */
+	char pwenv[1100];
+	/* journal */
+	PvJournalSpan span, sspan;
+	bool sspan_open;
+	/* progress */
+	PvRejoinStep step, next;
+	int sub;
+	int64_t start_ms, step_start_ms, wake_ms, deadline_ms;
+	RjCmd *cmd;
+	bool cmd_running;
+	char cmd_label[256];
+	PvPgConn *pg;
+	const char *pg_ci; /* the conninfo pg was made for (one of the strings above) */
+	bool pg_busy, pg_failed;
+	char pg_error[512];
+	PGresult *res;
+	int fd_pg; /* index of the statement's descriptor in the pollfds handed out, -1 none */
+	PvBuf steps; /* the response's step objects (JSON), comma-separated */
+	/* this step, for its end record */
+	PvBuf notes; /* "; "-separated */
+	struct {
+		char label[256];
+		char result[192];
+		int64_t ms;
+	} cmdrec[12];
+	int ncmdrec;
+	struct {
+		char key[32];
+		char *s; /* NULL: the number i */
+		int64_t i;
+	} facts[12];
+	int nfacts;
+	char error[1024];
+	/* what the steps found */
+	PvControlData cd;
+	bool have_cd, parent_writable, tablespaces;
+	char saved[512];
+	char aside[4096];
+	bool moved; /* the data directory was moved to aside */
+	char method[16];
+	char *pconninfo; /* primary_conninfo written (may hold a password: never journaled) */
+	char *autoconf;  /* the new postgresql.auto.conf (the same) */
+	char *tmpl;      /* a standby's primary_conninfo (the same) */
+	char slot[128];
+	char last_seen[256];
+	bool primary_changed;
+} Rj;
+
+/* rejoin.c: helpers for the steps */
+void pv_rj_note(Rj *x, const char *fmt, ...) PV_PRINTF(2, 3);
+void pv_rj_fact_str(Rj *x, const char *key, const char *value);
+void pv_rj_fact_int(Rj *x, const char *key, int64_t value);
+/* RJ_FAIL with x->error set (for `return pv_rj_fail(...)`). */
+RjResult pv_rj_fail(Rj *x, const char *fmt, ...) PV_PRINTF(2, 3);
+/* Starts a command (label: what the journal calls it, NULL: the command line); false (with
+ * x->error) when it could not start. */
+bool pv_rj_run(Rj *x, int64_t now, const char *label, const char *const *argv,
+               const char *const *env, int timeout_ms);
+/* Starts one statement under timeout_ms (a fresh connection to conninfo unless the step
+ * already has one to it). */
+void pv_rj_sql(Rj *x, const char *conninfo, const char *sql, int timeout_ms, int64_t now);
+/* "PG_BIN/name" or "name" */
+void pv_rj_prog(const Rj *x, const char *name, char *out, size_t size);
+
+/* rejoin_steps.c: the steps, indexed by PvRejoinStep */
+extern RjResult (*const pv_rj_steps[PV_REJOIN_NSTEPS])(Rj *x, int64_t now);
+/* What a step's begin record says besides its name. */
+void pv_rj_begin_detail(Rj *x, PvRejoinStep step, PvJson *j);
+
+#endif
