@@ -92,6 +92,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
 	@bash tests/bench/detect.sh
+	@bash tests/bench/switchover.sh
 
 # The layering rule of docs/architecture.md: core/ and common/ never include libpq, libssh2,
 # libconfig, or anything of io/.
@@ -105,6 +106,8 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 bin/pgvigil $(DESTDIR)$(PREFIX)/bin/pgvigil
 	install -m 755 bin/pgvigild $(DESTDIR)$(PREFIX)/sbin/pgvigild
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 644 conf/pgvigild.service $(DESTDIR)$(PREFIX)/lib/systemd/system/pgvigild.service
 	for f in man/*.[1578]; do s=$${f##*.}; install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 
 clean:
