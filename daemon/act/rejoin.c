@@ -312,8 +312,17 @@ static void finish(Rj *x, bool ok, int64_t now)
 	if (ok) {
 		int i = view_index(d, x->node);
 		if (i >= 0) {
-			/* a former primary that streams from the primary may be a candidate again */
-			d->view.nodes[i].failed = false;
+			/* a former primary that streams from the primary may be a candidate again; the
+			 * write path it had as the primary (a heartbeat failing since it died) is no
+			 * more: kept, it would make the node look wedged the moment it is promoted */
+			PvNodeView *nv = &d->view.nodes[i];
+			nv->failed = false;
+			nv->write = PV_WRITE_NONE;
+			nv->write_error[0] = '\0';
+			nv->write_blocked_by_lock = false;
+			nv->write_timed_out = false;
+			nv->write_failing_since_ms = 0;
+			nv->locked_since_ms = 0;
 			pv_prober_kick(d->prober, i, now);
 		}
 	}

@@ -137,9 +137,11 @@ static bool stale_pidfile(Rj *x)
 	}
 	if (stale) {
 		if (unlink(path) == 0)
-			pv_rj_note(x, "removed a stale postmaster.pid (pid %ld is not this data "
-			              "directory's postmaster)",
-			           pid);
+			pv_rj_note(x, "removed a stale postmaster.pid (pid %ld %s)", pid,
+			           state == 'Z' || state == 'X' ? "is a dead postmaster not yet reaped"
+			           : n < 0                      ? "is gone"
+			                                        : "is another process, not this data "
+			                                          "directory's postmaster");
 		else
 			stale = false;
 	}
