@@ -8,6 +8,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "io/pgconn.h"
+#include "io/ssh.h"
 
 void pv_endpoint_render(const PvPgbouncerConfig *pb, const char *primary_name, const char *host,
                         int port, const char *stamp, PvBuf *out)
@@ -52,6 +53,39 @@ static PvStatus check_databases(const PvPgbouncerConfig *pb, PGresult *res, cons
 	return PV_OK;
 }
 
+/*
+ * The include file on PgBouncer's own host: written to a temporary file and renamed, by a
+ * fixed shell program whose only inputs are its arguments (the module quotes every argument).
+ */
+static PvStatus write_remote(const PvPgbouncerConfig *pb, const char *text, PvError *err)
+{
+	PvSshTarget t = {
+		.host = pb->ssh.host,
+		.port = pb->ssh.port,
+		.user = pb->ssh.user,
+		.key = pb->ssh.key,
+		.passphrase = pb->ssh.passphrase,
+		.known_hosts = pb->ssh.known_hosts,
+		.connect_timeout_ms = pb->ssh.timeout_ms,
+	};
+	const char *argv[] = {"sh", "-c",
+	                      "umask 022 && printf '%s' \"$1\" > \"$2.pgvigil-tmp\" && "
+	                      "mv -f \"$2.pgvigil-tmp\" \"$2\"",
+	                      "pgvigil-endpoint", text, pb->include_file, NULL};
+	PvSsh *s = pv_ssh_new(&t);
+	PvSshResult r;
+	PvStatus st = pv_ssh_run(s, argv, pb->ssh.timeout_ms + pb->timeout_ms, &r, err);
+	if (st == PV_OK && !pv_ssh_result_ok(&r)) {
+		char how[64];
+		pv_ssh_result_describe(&r, how, sizeof how);
+		st = pv_error_set(err, PV_ERR_IO, "%s: writing %s: %s: %.200s", pv_ssh_name(s),
+		                  pb->include_file, how, r.err.data ? r.err.data : "");
+	}
+	pv_ssh_result_free(&r);
+	pv_ssh_free(s);
+	return st;
+}
+
 PvStatus pv_act_endpoint_switch(const PvActCtx *ctx, int primary, PvError *err)
 {
 	const PvPgbouncerConfig *pb = &ctx->cfg->pgbouncer;
@@ -72,6 +106,7 @@ PvStatus pv_act_endpoint_switch(const PvActCtx *ctx, int primary, PvError *err)
 	pv_json_init(&j, &detail);
 	pv_json_obj_open(&j, NULL);
 	pv_json_str(&j, "include_file", pb->include_file);
+	pv_json_str(&j, "written", pb->ssh.enabled ? "over ssh" : "locally");
 	pv_json_str(&j, "host", host);
 	pv_json_int(&j, "port", port);
 	pv_json_arr_open(&j, "databases");
@@ -87,7 +122,10 @@ PvStatus pv_act_endpoint_switch(const PvActCtx *ctx, int primary, PvError *err)
 	pv_clock_format_utc(pv_clock_wall_us(), stamp, sizeof stamp);
 	pv_endpoint_render(pb, nc->name, host, port, stamp, &text);
 	const char *step = "write";
-	st = pv_file_write_atomic(pb->include_file, text.data, text.len, 0644, err);
+	if (pb->ssh.enabled)
+		st = write_remote(pb, text.data, err);
+	else
+		st = pv_file_write_atomic(pb->include_file, text.data, text.len, 0644, err);
 	if (st == PV_OK) {
 		step = "reload";
 		conn = pv_pgconn_new(pb->admin_conninfo, PV_PGC_KIND_PGBOUNCER, pb->timeout_ms);

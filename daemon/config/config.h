@@ -59,6 +59,7 @@ typedef struct {
 	char *include_file; /* the [databases] file pgvigil owns; pgbouncer.ini %includes it */
 	int timeout_ms;
 	int pool_maxwait_ms; /* a client queued longer than this: the pool is exhausted */
+	PvSshConfig ssh;     /* enabled: include_file is on PgBouncer's host, written over SSH */
 	int ndatabases;
 	PvPoolerDb databases[PV_MAX_POOLER_DBS];
 } PvPgbouncerConfig;

@@ -238,6 +238,15 @@ static const TemplateLine template_lines[] = {
     {"pgbouncer.include_file", "\tinclude_file = %s;", "\"/etc/pgbouncer/pgvigil-databases.ini\""},
     {"pgbouncer.timeout_ms", "\ttimeout_ms = %s;", "2000"},
     {"pgbouncer.pool_maxwait_ms", "\tpool_maxwait_ms = %s;", "1000"},
+    {NULL, "\tssh = {", NULL},
+    {"pgbouncer.ssh.host", "\t\thost = %s;", "\"bouncer.example.net\""},
+    {"pgbouncer.ssh.port", "\t\tport = %s;", "22"},
+    {"pgbouncer.ssh.user", "\t\tuser = %s;", "\"postgres\""},
+    {"pgbouncer.ssh.key", "\t\tkey = %s;", "\"/etc/pgvigil/id_ed25519\""},
+    {"pgbouncer.ssh.passphrase", "\t\tpassphrase = %s;", "\"\""},
+    {"pgbouncer.ssh.known_hosts", "\t\tknown_hosts = %s;", "\"/etc/pgvigil/known_hosts\""},
+    {"pgbouncer.ssh.timeout_ms", "\t\ttimeout_ms = %s;", "10000"},
+    {NULL, "\t};", NULL},
     {NULL, "\tdatabases = (", NULL},
     {NULL, "\t\t{", NULL},
     {"pgbouncer.databases.name", "\t\t\tname = %s;", "\"app\""},
@@ -322,6 +331,8 @@ static int template_group_line(const char *text, const PvOption *o)
 {
 	if (strncmp(o->path, "cluster.nodes.ssh.", 18) == 0)
 		return line_of(text, "\t\t\tssh = {");
+	if (strncmp(o->path, "pgbouncer.ssh.", 14) == 0)
+		return line_of(text, "\n\tssh = {") + 1;
 	if (strncmp(o->path, "cluster.nodes.", 14) == 0 ||
 	    strncmp(o->path, "pgbouncer.databases.", 20) == 0) {
 		/* the first element's "{" is on the line after "nodes = (" / "databases = (" */
