@@ -363,6 +363,8 @@ netns_psql() {
 #   netns_cluster_psql FROM NODE SQL   NODE: n0 n1 n2, app (PgBouncer database app), admin
 #   netns_pgvigild_start DIR / netns_pgvigild_stop DIR    pgvigild --foreground inside ctl
 #   netns_cluster_destroy DIR          stops all of it and removes DIR
+#   netns_cluster_local_fence DIR      gives each node of DIR/pgvigil.conf its pgdata and pg_bin
+#                                      (before pgvigild starts): the fence's pg_ctl stop / SIGKILL
 
 _nn_wait() {
 	local secs=$1 end
@@ -492,6 +494,27 @@ pgbouncer = {
 EOF
 	_nn_wait 30 _nn_streaming || {
 		_nn_err "standbys not streaming from n0 after 30 s"
+		return 1
+	}
+}
+
+# netns_cluster_local_fence DIR: adds pgdata and pg_bin to each node of DIR/pgvigil.conf, as
+# scripts/cluster.sh does.  The namespaces share this machine's file system and pid space, so
+# pgvigild's "stop" fence (pg_ctl stop -m immediate, SIGKILL of a local server) reaches a node
+# whatever the network does to it: a stand-in for the fence a real host gets over ssh.
+netns_cluster_local_fence() {
+	local dir=$1 n
+	[[ -r $dir/pgvigil.conf ]] || {
+		_nn_err "usage: netns_cluster_local_fence DIR (no DIR/pgvigil.conf)"
+		return 2
+	}
+	dir=$(cd "$dir" && pwd)
+	for n in n0 n1 n2; do
+		sed -i "s|^\(    { name = \"$n\"; conninfo = \"[^\"]*\"; priority = [0-9]*;\) }|\1 pgdata = \"$dir/$n\"; pg_bin = \"$PG_BIN\"; }|" \
+			"$dir/pgvigil.conf" || return 1
+	done
+	[[ $(grep -c 'pgdata = ' "$dir/pgvigil.conf") == 3 ]] || {
+		_nn_err "netns_cluster_local_fence: cannot add pgdata to $dir/pgvigil.conf"
 		return 1
 	}
 }
