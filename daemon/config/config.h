@@ -136,6 +136,7 @@ typedef struct {
 	/* hooks (pgvigild/hooks.c): operator programs run on daemon events */
 	char *hooks_on_failover; /* "": none */
 	char *hooks_on_incident; /* "": none */
+	char *hooks_on_lock;     /* "": none */
 	int hooks_timeout_ms;
 } PvConfig;
 

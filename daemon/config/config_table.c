@@ -707,6 +707,13 @@ const PvOption pv_options[] = {
      .offset = CF(hooks_on_incident),
      .doc = "absolute path of a program run when an incident opens and when it closes; "
             "empty: none"},
+    {.path = "hooks.on_lock",
+     .type = PV_OPT_STRING,
+     .def = "",
+     .min = 0,
+     .max = PV_PATH_LEN,
+     .offset = CF(hooks_on_lock),
+     .doc = "absolute path of a program run when a new lock chain is found; empty: none"},
     {.path = "hooks.timeout_ms",
      .type = PV_OPT_INT,
      .def = "10000",

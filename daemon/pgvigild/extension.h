@@ -24,6 +24,7 @@ typedef enum {
 	PV_DEV_PROMOTED,       /* node = the new primary, right after a successful promotion */
 	PV_DEV_INCIDENT_CLOSE, /* node = the primary afterwards */
 	PV_DEV_RELOADED,       /* d->cfg is the new configuration */
+	PV_DEV_LOCK_CHAIN,     /* node = where a new set of root blockers was found (lock-chain) */
 } PvDaemonEvent;
 
 const char *pv_daemon_event_name(PvDaemonEvent ev);

@@ -12,7 +12,7 @@
 #include "pgvigild/notify.h"
 
 static const char *const event_names[] = {"incident-open", "promoted", "incident-close",
-                                          "reloaded"};
+                                          "reloaded", "lock-chain"};
 
 const char *pv_daemon_event_name(PvDaemonEvent ev)
 {

@@ -30,7 +30,7 @@ typedef struct {
 	int qhead, qlen;
 } HookClass;
 
-enum { HOOK_FAILOVER, HOOK_INCIDENT, HOOK_NCLASSES };
+enum { HOOK_FAILOVER, HOOK_INCIDENT, HOOK_LOCK, HOOK_NCLASSES };
 
 typedef struct {
 	PvJournal *journal; /* for the end records of runs cut short at stop */
@@ -42,7 +42,9 @@ typedef struct {
 
 static const char *program_of(const PvDaemon *d, int k)
 {
-	const char *p = k == HOOK_FAILOVER ? d->cfg->hooks_on_failover : d->cfg->hooks_on_incident;
+	const char *p = k == HOOK_FAILOVER   ? d->cfg->hooks_on_failover
+	                : k == HOOK_INCIDENT ? d->cfg->hooks_on_incident
+	                                     : d->cfg->hooks_on_lock;
 	return p ? p : "";
 }
 
@@ -201,6 +203,7 @@ static void *hooks_create(PvDaemon *d)
 	h->journal = d->journal;
 	h->cls[HOOK_FAILOVER].name = "on_failover";
 	h->cls[HOOK_INCIDENT].name = "on_incident";
+	h->cls[HOOK_LOCK].name = "on_lock";
 	return h;
 }
 
@@ -276,6 +279,9 @@ static void hooks_on_event(void *self, PvDaemon *d, PvDaemonEvent ev, int node)
 	case PV_DEV_PROMOTED:
 		pv_strlcpy(h->new_primary, name ? name : "", sizeof h->new_primary);
 		enqueue(h, d, HOOK_FAILOVER, "promoted", name);
+		break;
+	case PV_DEV_LOCK_CHAIN:
+		enqueue(h, d, HOOK_LOCK, "lock-chain", name);
 		break;
 	case PV_DEV_INCIDENT_CLOSE:
 		enqueue(h, d, HOOK_INCIDENT, "incident-close", name);

@@ -545,6 +545,8 @@ static void metrics_on_event(void *self, PvDaemon *d, PvDaemonEvent ev, int node
 	case PV_DEV_RELOADED:
 		c->reloads++;
 		break;
+	case PV_DEV_LOCK_CHAIN:
+		break;
 	}
 	/* the loop may be about to block in a failover step: publish what it knows now */
 	publish(m, d);

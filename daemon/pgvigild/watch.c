@@ -240,6 +240,7 @@ void pv_watch_chain(PvDaemon *d, int node, const PvLockRoot *roots, int nroots, 
 		pv_json_obj_close(&j);
 		pv_daemon_journal_event(d, "lock-chain", n->name, NULL, b.data);
 		pv_buf_free(&b);
+		pv_daemon_notify(d, PV_DEV_LOCK_CHAIN, node);
 		pv_warn("%s: %d session(s) wait on locks; %d root blocker(s), the first pid %d (%s, %s) "
 		        "blocks %d",
 		        n->name, n->obs.lock_waiters, nroots, roots[0].pid, roots[0].user, roots[0].state,

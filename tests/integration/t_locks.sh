@@ -11,6 +11,9 @@ cluster_psql n0 "CREATE ROLE app LOGIN; CREATE ROLE batch LOGIN;
 	CREATE TABLE t (id serial PRIMARY KEY, v int); GRANT ALL ON t, t_id_seq TO app, batch" ||
 	t_bail "cannot create roles and table"
 sed -i 's/^probe = {/locks = { exclude_users = "batch"; };\nprobe = {/' "$CL_DIR/pgvigil.conf"
+printf '#!/bin/sh\nenv | grep ^PGVIGIL_ >> "%s"\necho --- >> "%s"\n' "$CL_DIR/onlock.env" "$CL_DIR/onlock.env" >"$CL_DIR/onlock.sh"
+chmod 755 "$CL_DIR/onlock.sh"
+printf 'hooks = { on_lock = "%s"; };\n' "$CL_DIR/onlock.sh" >>"$CL_DIR/pgvigil.conf"
 check "the config with locks.exclude_users is valid" pgvigil check-config
 t_daemon_start
 t_wait_primary_found
@@ -44,6 +47,9 @@ check "the active root is cancelled (ladder: cancel)" \
 n=$(rows)
 check_wait "the writer's inserts resume" 15 _rows_over $((n + 3))
 check "the cleared chain is journaled" journal_wait 10 '"event":"lock-cleared"'
+_hook_ran() { grep -q '^PGVIGIL_EVENT=lock-chain$' "$CL_DIR/onlock.env" 2>/dev/null; }
+check_wait "hooks.on_lock ran with PGVIGIL_EVENT=lock-chain" 10 _hook_ran
+check "and PGVIGIL_NODE=n0" grep -q '^PGVIGIL_NODE=n0$' "$CL_DIR/onlock.env"
 
 # 2. an idle-in-transaction root: a cancel would do nothing, so it is terminated
 from=$(wc -l <"$CL_DIR/journal.jsonl")

@@ -275,6 +275,7 @@ static const TemplateLine template_lines[] = {
     {NULL, "hooks = {", NULL},
     {"hooks.on_failover", "\ton_failover = %s;", "\"\""},
     {"hooks.on_incident", "\ton_incident = %s;", "\"\""},
+    {"hooks.on_lock", "\ton_lock = %s;", "\"\""},
     {"hooks.timeout_ms", "\ttimeout_ms = %s;", "10000"},
     {NULL, "};", NULL},
 };
