@@ -38,6 +38,13 @@ PvStatus pv_act_fence(const PvActCtx *ctx, int old_primary, bool unreachable, Pv
                       PvError *err) PV_MUSTCHECK;
 /* The "stop" fence on its own (after a promotion, for a stop that was deferred). */
 bool pv_act_fence_stop(const PvActCtx *ctx, int old_primary);
+/*
+ * VERB (KILL, PAUSE, RESUME) for every configured PgBouncer database, in order, each under
+ * timeout_ms; "not paused" answers to RESUME are fine.  done (may be NULL) lists the databases
+ * it worked for.  Every database is tried; the first failure is returned.
+ */
+PvStatus pv_act_bouncer_command(const PvConfig *cfg, const char *verb, int timeout_ms, PvBuf *done,
+                                PvError *err) PV_MUSTCHECK;
 /* RESUME every configured PgBouncer database ("not paused" is fine). */
 PvStatus pv_act_bouncer_resume(const PvActCtx *ctx, PvError *err) PV_MUSTCHECK;
 

@@ -22,16 +22,17 @@
 #include "core/health.h"
 #include "io/pgconn.h"
 
-static PvStatus bouncer_command(const PvConfig *cfg, const char *verb, PvBuf *done, PvError *err)
+PvStatus pv_act_bouncer_command(const PvConfig *cfg, const char *verb, int timeout_ms, PvBuf *done,
+                                PvError *err)
 {
 	const PvPgbouncerConfig *pb = &cfg->pgbouncer;
-	PvPgConn *c = pv_pgconn_new(pb->admin_conninfo, PV_PGC_KIND_PGBOUNCER, pb->timeout_ms);
+	PvPgConn *c = pv_pgconn_new(pb->admin_conninfo, PV_PGC_KIND_PGBOUNCER, timeout_ms);
 	PvStatus st = PV_OK;
 	for (int i = 0; i < pb->ndatabases; i++) {
 		char sql[128];
 		snprintf(sql, sizeof sql, "%s %s", verb, pb->databases[i].name);
 		PvError e2;
-		PvStatus s2 = pv_pgconn_run(c, sql, pb->timeout_ms, NULL, &e2);
+		PvStatus s2 = pv_pgconn_run(c, sql, timeout_ms, NULL, &e2);
 		/* RESUME of a database that is not paused is not a failure */
 		if (s2 != PV_OK && strstr(e2.msg, "not paused"))
 			s2 = PV_OK;
@@ -50,7 +51,7 @@ PvStatus pv_act_bouncer_resume(const PvActCtx *ctx, PvError *err)
 {
 	if (!ctx->cfg->pgbouncer.enabled)
 		return PV_OK;
-	return bouncer_command(ctx->cfg, "RESUME", NULL, err);
+	return pv_act_bouncer_command(ctx->cfg, "RESUME", ctx->cfg->pgbouncer.timeout_ms, NULL, err);
 }
 
 static void end_record(const PvActCtx *ctx, PvJournalSpan *span, const char *outcome,
@@ -100,7 +101,7 @@ static bool fence_bouncer(const PvActCtx *ctx, int old)
 	}
 	if (!begin_record(ctx, &span, name, "pgbouncer", "KILL each database: clients cut off, new ones wait"))
 		return false;
-	PvStatus st = bouncer_command(ctx->cfg, "KILL", &done, &err);
+	PvStatus st = pv_act_bouncer_command(ctx->cfg, "KILL", ctx->cfg->pgbouncer.timeout_ms, &done, &err);
 	PvBuf note = {0};
 	pv_buf_printf(&note, "killed: %s", done.data ? done.data : "");
 	if (st != PV_OK)

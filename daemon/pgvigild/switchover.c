@@ -78,21 +78,6 @@ static void step_end(Step *s, bool ok, const char *note)
 	s->open = false;
 }
 
-static PvStatus bouncer_all(const PvConfig *cfg, const char *verb, int timeout_ms, PvError *err)
-{
-	const PvPgbouncerConfig *pb = &cfg->pgbouncer;
-	PvPgConn *c = pv_pgconn_new(pb->admin_conninfo, PV_PGC_KIND_PGBOUNCER, timeout_ms);
-	PvStatus st = PV_OK;
-	for (int i = 0; i < pb->ndatabases && st == PV_OK; i++) {
-		char sql[128];
-		snprintf(sql, sizeof sql, "%s %s", verb, pb->databases[i].name);
-		st = pv_pgconn_run(c, sql, timeout_ms, NULL, err);
-		if (st != PV_OK && strstr(err->msg, "not paused"))
-			st = PV_OK;
-	}
-	pv_pgconn_free(c);
-	return st;
-}
 
 static int64_t query_int(const char *conninfo, const char *sql, int timeout_ms, PvError *err)
 {
@@ -316,7 +301,7 @@ void pv_switchover_ctl(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	if (cfg->pgbouncer.enabled) {
 		if (!step_begin(&s, "pause", NULL))
 			goto rollback;
-		st = bouncer_all(cfg, "PAUSE", cfg->switchover_max_pause_ms, &err);
+		st = pv_act_bouncer_command(cfg, "PAUSE", cfg->switchover_max_pause_ms, NULL, &err);
 		paused = true;
 		step_end(&s, st == PV_OK, st == PV_OK ? NULL : err.msg);
 		if (st != PV_OK) {
@@ -437,7 +422,7 @@ rollback:
 	}
 	if (paused) {
 		PvError e2;
-		if (bouncer_all(cfg, "RESUME", cfg->pgbouncer.timeout_ms, &e2) != PV_OK)
+		if (pv_act_bouncer_command(cfg, "RESUME", cfg->pgbouncer.timeout_ms, NULL, &e2) != PV_OK)
 			pv_error("switchover rollback: RESUME: %s", e2.msg);
 	}
 	pv_error("switchover aborted: %s", msg.data);
