@@ -12,7 +12,8 @@
 # application_name, a write on the new primary reaches it, the journal tells each step, and
 # a former primary is a failover candidate again (round 2's winner may be round 1's node).
 # Refusals first (the current primary, an unknown node, no --reason, while nothing changes)
-# and --dry-run (prints the plan, changes nothing).  Prints the rewind and base backup times.
+# and --dry-run (prints the plan, changes nothing); last, pgvigild stopped while a rejoin waits
+# in its verify step.  Prints the rewind and base backup times.
 source "$(dirname "$0")/../lib.sh"
 
 SIDE_PORT=
@@ -186,6 +187,41 @@ _side_stop "$victim" || t_bail "cannot stop the side $victim"
 rejoin_ok "$victim" basebackup 663
 check "round 3: the rewind step was skipped (no wal_log_hints, no checksums)" \
 	grep -q "\"event\":\"rejoin-step\",\"phase\":\"event\",\"node\":\"$victim\",\"outcome\":\"skipped\".*\"step\":\"rewind\"" "$CL_DIR/journal.jsonl"
+
+# --- round 4: pgvigild stops while a rejoin waits for streaming ------------------------------
+# The primary refuses replication connections, so the rejoined node cannot stream and the
+# verify step waits; pgvigild is stopped meanwhile: the client gets its answer, the journal
+# the end records, and the node streams by itself once replication is allowed again.
+ROUND=4
+node=$victim
+t_tmpdir
+sed -i '1i host replication all 127.0.0.1/32 reject' "$CL_DIR/$WINNER/pg_hba.conf"
+cluster_psql "$WINNER" "SELECT pg_reload_conf()" >/dev/null
+from=$(wc -l <"$CL_DIR/journal.jsonl")
+_verify_begun() { tail -n +"$((from + 1))" "$CL_DIR/journal.jsonl" | grep -q '"event":"rejoin-step","phase":"begin".*"step":"verify"'; }
+(
+	pgvigil rejoin "$node" --reason "round 4" >"$T_TMP/r4.out" 2>&1
+	echo $? >"$T_TMP/r4.rc"
+) &
+bg=$!
+check_wait "round 4: the rejoin of $node reaches its verify step" 30 _verify_begun
+rc=0
+pgvigild_stop || rc=$?
+check_eq "round 4: pgvigild stopped mid-rejoin exits 0" 0 "$rc"
+wait "$bg"
+note "$(cat "$T_TMP/r4.out")"
+check_eq "round 4: pgvigil rejoin exits 1" 1 "$(cat "$T_TMP/r4.rc")"
+check "round 4: it says the daemon stopped during verify" grep -q "rejoin $node failed: step verify: the daemon stopped" "$T_TMP/r4.out"
+check "round 4: journal: rejoin ended failed at verify" \
+	grep -q "\"event\":\"rejoin\",\"phase\":\"end\",\"node\":\"$node\",\"outcome\":\"failed\".*\"failed_step\":\"verify\"" "$CL_DIR/journal.jsonl"
+sed -i '1d' "$CL_DIR/$WINNER/pg_hba.conf"
+cluster_psql "$WINNER" "SELECT pg_reload_conf()" >/dev/null
+check_wait "round 4: $node streams from $WINNER once replication is allowed" 20 cluster_streams_from "$node" "$WINNER"
+from=$(wc -l <"$CL_DIR/journal.jsonl")
+t_daemon_start
+# (t_daemon_start is satisfied by the first daemon's records: wait for this one's)
+check_wait "round 4: pgvigild starts again" 30 journal_find "$from" '"event":"daemon-start"'
+check_wait "round 4: the restarted pgvigild reports $WINNER as primary" 30 _status_primary "$WINNER"
 
 note "figures: pg_rewind step ${REWIND_MS:-?} ms (round 1), pg_basebackup step ${BASEBACKUP_MS:-?} ms (round 2; tiny test database)"
 check "pgvigild still running" t_daemon_alive
