@@ -217,12 +217,15 @@ static RjResult do_stop(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		case 3: {
+			tail(x->cmd, t, sizeof t);
 			if (pv_rejoin_cmd_ok(x->cmd) || not_running(pv_rejoin_cmd_output(x->cmd))) {
-				pv_rj_note(x, "stopped (immediate)");
+				if (pv_rejoin_cmd_ok(x->cmd))
+					pv_rj_note(x, "stopped (immediate)");
+				else
+					pv_rj_note(x, "not running (%s)", t);
 				x->sub = 4;
 				continue;
 			}
-			tail(x->cmd, t, sizeof t);
 			int i = pv_config_node_index(x->d->cfg, x->node);
 			PvError err;
 			int n = !x->host.remote && i >= 0 ? pv_nodectl_kill_local(x->d->cfg, i, &err) : -1;
