@@ -1,23 +1,18 @@
 /*
- * rejoin: the extension (see rejoin.h): the control verb "rejoin", the journal records, and
- * the driver that runs the steps of rejoin_steps.c one after the other from the loop.
+ * rejoin: the extension (see rejoin.h): the journal records, and the driver that runs the
+ * steps of rejoin_steps.c one after the other from the loop.  The control verb that starts a
+ * rejoin is in rejoin_ctl.c.
  */
-#include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "act/rejoin.h"
 #include "act/rejoin_int.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "common/redact.h"
-#include "io/pgcmd.h"
 #include "journal/events.h"
 #include "probe/prober.h"
 
@@ -124,6 +119,11 @@ void pv_rj_prog(const Rj *x, const char *name, char *out, size_t size)
 		snprintf(out, size, "%s", name);
 }
 
+void pv_rj_cmd_tail(RjCmd *c, char *out, size_t size)
+{
+	pv_rejoin_tail(c ? pv_rejoin_cmd_output(c) : "", 3, out, size);
+}
+
 /* ---------------------------------------------------------------- journal */
 
 static void jerror(const PvError *err)
@@ -179,7 +179,8 @@ static bool step_begin(Rj *x, int64_t now)
 	pv_buf_free(&b);
 	if (st != PV_OK) {
 		jerror(&err);
-		pv_rj_fail(x, "journal: %s (step %s not run)", err.msg, pv_rejoin_step_name(x->step));
+		pv_rj_fail(x, "journal: %s (step %s not run)", err.msg,
+		           pv_rejoin_step_name(x->step));
 		return false;
 	}
 	x->sspan_open = true;
@@ -215,19 +216,20 @@ static void step_end(Rj *x, const char *outcome, int64_t now)
 	if (strcmp(outcome, "ok") != 0)
 		pv_json_str(&j, "error", x->error);
 	pv_json_obj_close(&j);
-	if (x->sspan_open && pv_journal_end(x->d->journal, &x->sspan, outcome, b.data, &err) != PV_OK)
+	if (x->sspan_open &&
+	    pv_journal_end(x->d->journal, &x->sspan, outcome, b.data, &err) != PV_OK)
 		jerror(&err);
 	x->sspan_open = false;
 	pv_buf_free(&b);
 	const char *note = strcmp(outcome, "ok") == 0 ? x->notes.data : x->error;
 	step_entry(x, pv_rejoin_step_name(x->step), outcome, now - x->step_start_ms, note);
 	if (strcmp(outcome, "ok") == 0)
-		pv_info("rejoin %s: step %s ok (%lld ms)%s%s", x->node, pv_rejoin_step_name(x->step),
-		        (long long)(now - x->step_start_ms), x->notes.len ? ": " : "",
-		        x->notes.data ? x->notes.data : "");
+		pv_info("rejoin %s: step %s ok (%lld ms)%s%s", x->node,
+		        pv_rejoin_step_name(x->step), (long long)(now - x->step_start_ms),
+		        x->notes.len ? ": " : "", x->notes.data ? x->notes.data : "");
 	else
-		pv_error("rejoin %s: step %s %s: %s", x->node, pv_rejoin_step_name(x->step), outcome,
-		         x->error);
+		pv_error("rejoin %s: step %s %s: %s", x->node, pv_rejoin_step_name(x->step),
+		         outcome, x->error);
 	step_clear(x);
 }
 
@@ -267,18 +269,19 @@ static int view_index(PvDaemon *d, const char *name)
 }
 
 /* Frees a string that may hold a password, zeroed first. */
-static void wipe_free(char *s)
+void pv_rj_wipe_free(char *s)
 {
 	if (s)
 		memset(s, 0, strlen(s));
 	free(s);
 }
 
-static void job_clear(Rj *x)
+void pv_rj_job_clear(Rj *x)
 {
 	step_clear(x);
 	if (x->have_req)
-		pv_ctl_respond(&x->req, "{\"ok\":false,\"error\":\"the rejoin ended without an answer\"}");
+		pv_ctl_respond(&x->req,
+		               "{\"ok\":false,\"error\":\"the rejoin ended without an answer\"}");
 	pv_ssh_free(x->host.ssh);
 	free(x->pgdata);
 	free(x->pg_bin);
@@ -286,8 +289,8 @@ static void job_clear(Rj *x)
 	free(x->primary_ci);
 	free(x->standby_ci);
 	free(x->source);
-	wipe_free(x->autoconf);
-	wipe_free(x->tmpl);
+	pv_rj_wipe_free(x->autoconf);
+	pv_rj_wipe_free(x->tmpl);
 	if (x->source_pw)
 		memset(x->source_pw, 0, strlen(x->source_pw));
 	free(x->source_pw);
@@ -312,9 +315,10 @@ static void finish(Rj *x, bool ok, int64_t now)
 	if (ok) {
 		int i = view_index(d, x->node);
 		if (i >= 0) {
-			/* a former primary that streams from the primary may be a candidate again; the
-			 * write path it had as the primary (a heartbeat failing since it died) is no
-			 * more: kept, it would make the node look wedged the moment it is promoted */
+			/* a former primary that streams from the primary may be a candidate again;
+			 * the write path it had as the primary (a heartbeat failing since it died)
+			 * is no more: kept, it would make the node look wedged the moment it is
+			 * promoted */
 			PvNodeView *nv = &d->view.nodes[i];
 			nv->failed = false;
 			nv->write = PV_WRITE_NONE;
@@ -327,8 +331,8 @@ static void finish(Rj *x, bool ok, int64_t now)
 		}
 	}
 	int64_t ms = now - x->start_ms;
-	bool aside = strcmp(x->method, "basebackup") == 0 || (!ok && x->step == PV_REJOIN_BASEBACKUP &&
-	                                                      x->aside[0] && x->moved);
+	bool aside = strcmp(x->method, "basebackup") == 0 ||
+	             (!ok && x->step == PV_REJOIN_BASEBACKUP && x->aside[0] && x->moved);
 	PvBuf b = {0};
 	PvJson j;
 	PvError err;
@@ -374,7 +378,7 @@ static void finish(Rj *x, bool ok, int64_t now)
 		        (long long)ms);
 	else
 		pv_error("rejoin %s failed at %s: %s", x->node, failed_step, x->error);
-	job_clear(x);
+	pv_rj_job_clear(x);
 }
 
 static PvRejoinStep default_next(PvRejoinStep s)
@@ -396,13 +400,15 @@ static bool enter(Rj *x, PvRejoinStep step, int64_t now)
 	x->sub = 0;
 	x->next = default_next(step);
 	if (x->primary_changed) {
-		pv_rj_fail(x, "the primary changed during the rejoin (an incident opened or a node "
-		              "was promoted): run pgvigil rejoin again once the cluster is settled");
+		pv_rj_fail(x,
+		           "the primary changed during the rejoin (an incident opened or a node "
+		           "was promoted): run pgvigil rejoin again once the cluster is settled");
 		finish(x, false, now);
 		return false;
 	}
 	char why[256];
-	if (step == PV_REJOIN_REWIND && x->have_cd && !pv_rejoin_rewind_possible(&x->cd, why, sizeof why)) {
+	if (step == PV_REJOIN_REWIND && x->have_cd &&
+	    !pv_rejoin_rewind_possible(&x->cd, why, sizeof why)) {
 		step_skip(x, step, why);
 		return enter(x, PV_REJOIN_BASEBACKUP, now);
 	}
@@ -440,247 +446,8 @@ static void drive(Rj *x, int64_t now)
 	}
 }
 
-/* ---------------------------------------------------------------- starting one */
-
-static void respond_error(PvCtlRequest *req, const char *msg)
+void pv_rj_begin(Rj *x, int64_t now)
 {
-	PvBuf b = {0};
-	PvJson j;
-	pv_json_init(&j, &b);
-	pv_json_obj_open(&j, NULL);
-	pv_json_bool(&j, "ok", false);
-	pv_json_str(&j, "error", msg);
-	pv_json_obj_close(&j);
-	pv_ctl_respond(req, b.data);
-	pv_buf_free(&b);
-}
-
-/* Everything a rejoin (or its dry run) needs from the configuration; refusals in err. */
-static PvStatus setup(Rj *x, PvDaemon *d, const char *node, PvError *err)
-{
-	const PvConfig *cfg = d->cfg;
-	int n = pv_config_node_index(cfg, node);
-	if (n < 0)
-		return pv_error_set(err, PV_ERR_NOT_FOUND, "no node called %s in %s", node, cfg->path);
-	const PvNodeConfig *nc = &cfg->nodes[n];
-	int p = d->view.primary;
-	if (p < 0)
-		return pv_error_set(err, PV_ERR_STATE, "no primary is known: there is nothing to rejoin "
-		                                       "%s to", node);
-	const PvNodeView *pv = &d->view.nodes[p];
-	if (p == n || strcmp(pv->name, node) == 0)
-		return pv_error_set(err, PV_ERR_REFUSED, "%s is the current primary: refusing to rejoin "
-		                                         "it",
-		                    node);
-	if (!nc->pgdata || !*nc->pgdata)
-		return pv_error_set(err, PV_ERR_CONFIG, "%s has no pgdata configured "
-		                                        "(cluster.nodes.pgdata): pgvigil cannot act on "
-		                                        "its data directory",
-		                    node);
-	if (d->incident[0])
-		return pv_error_set(err, PV_ERR_BUSY, "incident %s is open: rejoin %s once it is closed",
-		                    d->incident, node);
-	if (pv->obs.result != PV_PROBE_UP || pv->obs.in_recovery)
-		return pv_error_set(err, PV_ERR_STATE, "the primary %s does not answer as a primary "
-		                                       "right now",
-		                    pv->name);
-	int pi = pv_config_node_index(cfg, pv->name);
-	if (pi < 0)
-		return pv_error_set(err, PV_ERR_STATE, "the primary %s is not in the configuration",
-		                    pv->name);
-	const PvNodeConfig *pc = &cfg->nodes[pi];
-
-	snprintf(x->node, sizeof x->node, "%s", node);
-	snprintf(x->primary, sizeof x->primary, "%s", pc->name);
-	x->pgdata = pv_xstrdup(nc->pgdata);
-	x->pg_bin = pv_xstrdup(nc->pg_bin ? nc->pg_bin : "");
-	x->node_ci = pv_xstrdup(nc->conninfo);
-	x->primary_ci = pv_xstrdup(pc->conninfo);
-	x->backup_timeout_ms = cfg->backup_timeout_s > 2000000 ? 2000000000 : cfg->backup_timeout_s * 1000;
-	PvStatus st = pv_pg_conninfo_target(pc->conninfo, x->primary_host, sizeof x->primary_host,
-	                                    &x->primary_port, err);
-	if (st != PV_OK)
-		return pv_error_prefix(err, "node %s", pc->name);
-	char app[96];
-	snprintf(app, sizeof app, "pgvigil-rejoin-%s", node);
-	st = pv_pgcmd_conninfo(pc->conninfo, app, &x->source, &x->source_pw, err);
-	if (st != PV_OK)
-		return pv_error_prefix(err, "node %s", pc->name);
-
-	/* a standby that streams from the primary shows the primary_conninfo format in use */
-	for (int i = 0; i < d->view.nnodes; i++) {
-		const PvNodeView *v = &d->view.nodes[i];
-		int ci = pv_config_node_index(cfg, v->name);
-		if (i == p || strcmp(v->name, node) == 0 || ci < 0 || v->obs.result != PV_PROBE_UP ||
-		    !v->obs.in_recovery || !v->obs.receiver_streaming ||
-		    v->obs.sender_port != x->primary_port)
-			continue;
-		snprintf(x->standby, sizeof x->standby, "%s", v->name);
-		x->standby_ci = pv_xstrdup(cfg->nodes[ci].conninfo);
-		break;
-	}
-
-	if (nc->ssh.enabled) {
-		PvSshTarget t = {
-		    .host = nc->ssh.host,
-		    .port = nc->ssh.port,
-		    .user = nc->ssh.user,
-		    .key = nc->ssh.key,
-		    .passphrase = nc->ssh.passphrase,
-		    .known_hosts = nc->ssh.known_hosts,
-		    .connect_timeout_ms = nc->ssh.timeout_ms,
-		};
-		x->host.remote = true;
-		x->host.ssh = pv_ssh_new(&t);
-		x->host.ssh_timeout_ms = nc->ssh.timeout_ms;
-		snprintf(x->where, sizeof x->where, "ssh %s@%s", nc->ssh.user, pv_ssh_name(x->host.ssh));
-	} else {
-		struct stat sb;
-		if (stat(nc->pgdata, &sb) != 0)
-			return pv_error_set(err, PV_ERR_IO, "%s: %s (node %s has no ssh group, so its "
-			                                    "data directory must be on this host)",
-			                    nc->pgdata, strerror(errno), node);
-		x->host.uid = sb.st_uid;
-		x->host.gid = sb.st_gid;
-		x->host.drop = geteuid() == 0 && sb.st_uid != 0;
-		struct passwd pw, *res = NULL;
-		char buf[4096];
-		if (getpwuid_r(sb.st_uid, &pw, buf, sizeof buf, &res) == 0 && res)
-			snprintf(x->host.home, sizeof x->host.home, "%s", pw.pw_dir);
-		snprintf(x->where, sizeof x->where, "local as uid %u", (unsigned)sb.st_uid);
-		if (x->source_pw)
-			snprintf(x->pwenv, sizeof x->pwenv, "PGPASSWORD=%s", x->source_pw);
-	}
-	return PV_OK;
-}
-
-static void dry_run(Rj *x, PvCtlRequest *req)
-{
-	char aside[4096];
-	char *pci = NULL, *red = NULL;
-	bool dropped = false;
-	PvError err;
-	pv_rejoin_aside_path(x->pgdata, pv_clock_wall_us(), aside, sizeof aside);
-	/* the format the rejoin will copy (a short read, bounded like a probe) */
-	PGresult *res = NULL;
-	char *tmpl = NULL;
-	if (x->standby_ci && pv_pg_exec_once(x->standby_ci, PV_PGC_KIND_POSTGRES, "SHOW primary_conninfo",
-	                                     x->d->cfg->probe_timeout_ms, &res, &err) == PV_OK &&
-	    PQntuples(res) == 1 && *PQgetvalue(res, 0, 0))
-		tmpl = pv_xstrdup(PQgetvalue(res, 0, 0));
-	else
-		x->standby[0] = '\0';
-	if (res)
-		PQclear(res);
-	PvStatus st = pv_rejoin_primary_conninfo(tmpl ? tmpl : x->primary_ci, x->primary_host,
-	                                         x->primary_port, x->node, !x->host.remote, &pci,
-	                                         &dropped, &err);
-	wipe_free(tmpl);
-	if (st != PV_OK) {
-		respond_error(req, err.msg);
-		return;
-	}
-	red = pv_redact_conninfo(pci);
-	PvRejoinPlanIn in = {
-	    .node = x->node,
-	    .pgdata = x->pgdata,
-	    .where = x->where,
-	    .primary = x->primary,
-	    .source = x->source,
-	    .primary_conninfo = red,
-	    .primary_host = x->primary_host,
-	    .primary_port = x->primary_port,
-	    .aside = aside,
-	};
-	PvBuf lines = {0}, b = {0};
-	pv_rejoin_plan(&in, &lines);
-	PvJson j;
-	pv_json_init(&j, &b);
-	pv_json_obj_open(&j, NULL);
-	pv_json_bool(&j, "ok", true);
-	pv_json_bool(&j, "dry_run", true);
-	pv_json_str(&j, "node", x->node);
-	pv_json_str(&j, "primary", x->primary);
-	pv_json_str(&j, "where", x->where);
-	pv_json_str(&j, "template", x->standby[0] ? x->standby : "configuration");
-	pv_json_arr_open(&j, "plan");
-	for (char *l = lines.data; l && *l;) {
-		char *e = strchr(l, '\n');
-		if (e)
-			*e = '\0';
-		pv_json_str(&j, NULL, l);
-		l = e ? e + 1 : l + strlen(l);
-	}
-	pv_json_arr_close(&j);
-	pv_json_obj_close(&j);
-	pv_ctl_respond(req, b.data);
-	pv_buf_free(&b);
-	pv_buf_free(&lines);
-	memset(pci, 0, strlen(pci));
-	free(pci);
-	free(red);
-}
-
-static void control_rejoin(Rj *x, PvDaemon *d, json_t *rq, PvCtlRequest *req)
-{
-	const char *node = json_string_value(json_object_get(rq, "node"));
-	const char *reason = json_string_value(json_object_get(rq, "reason"));
-	bool dry = json_is_true(json_object_get(rq, "dry_run"));
-	PvError err;
-	int64_t now = pv_clock_mono_ms();
-	if (x->active) {
-		char msg[256];
-		snprintf(msg, sizeof msg, "a rejoin of %s is running (step %s)", x->node,
-		         pv_rejoin_step_name(x->step));
-		respond_error(req, msg);
-		return;
-	}
-	if (!node || !*node) {
-		respond_error(req, "a node is required");
-		return;
-	}
-	if (!reason || !*reason) {
-		respond_error(req, "a reason is required (--reason TEXT)");
-		return;
-	}
-	if (setup(x, d, node, &err) != PV_OK) {
-		job_clear(x);
-		respond_error(req, err.msg);
-		return;
-	}
-	if (dry) {
-		dry_run(x, req);
-		job_clear(x);
-		return;
-	}
-	snprintf(x->reason, sizeof x->reason, "%s", reason);
-	PvBuf b = {0};
-	PvJson j;
-	pv_json_init(&j, &b);
-	pv_json_obj_open(&j, NULL);
-	pv_json_str(&j, "primary", x->primary);
-	pv_json_str(&j, "reason", reason);
-	pv_json_int(&j, "operator_uid", (int64_t)req->uid);
-	pv_json_int(&j, "operator_pid", (int64_t)req->pid);
-	pv_json_str(&j, "pgdata", x->pgdata);
-	pv_json_str(&j, "where", x->where);
-	pv_json_obj_close(&j);
-	PvStatus st =
-	    pv_journal_begin(d->journal, &x->span, "", EV(PV_EV_REJOIN), x->node, b.data, &err);
-	pv_buf_free(&b);
-	if (st != PV_OK) {
-		jerror(&err);
-		char msg[1200];
-		snprintf(msg, sizeof msg, "journal: %s: nothing done", err.msg);
-		job_clear(x);
-		respond_error(req, msg);
-		return;
-	}
-	pv_info("rejoin %s as a standby of %s (%s): %s", x->node, x->primary, x->where, reason);
-	x->active = true;
-	x->req = *req;
-	x->have_req = true;
-	x->start_ms = now;
 	if (enter(x, PV_REJOIN_STOP, now))
 		drive(x, now);
 }
@@ -708,7 +475,7 @@ static void ext_destroy(void *self)
 		pv_rj_fail(x, "the daemon stopped");
 		finish(x, false, now);
 	}
-	job_clear(x);
+	pv_rj_job_clear(x);
 	free(x);
 }
 
@@ -792,7 +559,7 @@ static bool ext_control(void *self, PvDaemon *d, const char *cmd, json_t *rq, Pv
 {
 	if (strcmp(cmd, "rejoin") != 0)
 		return false;
-	control_rejoin(self, d, rq, req);
+	pv_rj_control(self, d, rq, req);
 	return true;
 }
 

@@ -89,8 +89,8 @@ void pv_rejoin_autoconf_rewrite(const char *text, const char *const *drop,
                                 const char *primary_conninfo, const char *slot, PvBuf *out);
 
 typedef struct {
-	char state[64]; /* "shut down", "in production", ...; "" unknown */
-	int timeline;   /* latest checkpoint's; 0 unknown */
+	char state[64];    /* "shut down", "in production", ...; "" unknown */
+	int timeline;      /* latest checkpoint's; 0 unknown */
 	int wal_log_hints; /* 1 on, 0 off, -1 unknown */
 	int checksums;     /* data page checksum version; -1 unknown */
 } PvControlData;
@@ -112,13 +112,13 @@ void pv_rejoin_tail(const char *text, int n, char *out, size_t size);
 typedef struct {
 	const char *node;
 	const char *pgdata;
-	const char *where;            /* "local as uid 101" / "ssh postgres@host:22" */
+	const char *where; /* "local as uid 101" / "ssh postgres@host:22" */
 	const char *primary;
 	const char *source;           /* pg_rewind/pg_basebackup conninfo, password-free */
 	const char *primary_conninfo; /* for postgresql.auto.conf, redacted */
 	const char *primary_host;
 	int primary_port;
-	const char *aside;            /* the basebackup fallback's PGDATA.pgvigil-old-... */
+	const char *aside; /* the basebackup fallback's PGDATA.pgvigil-old-... */
 } PvRejoinPlanIn;
 
 /* The steps in words, one line each ("stop: ..."), for --dry-run. */

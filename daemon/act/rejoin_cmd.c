@@ -112,7 +112,8 @@ static PvStatus start_remote(const RjHost *h, const char *const *argv, int timeo
 		const char *o = r.out.data ? r.out.data : "";
 		size_t len = strcspn(o, "\n");
 		if (o[0] != '/' || len == 0 || len >= sizeof c->remote)
-			st = pv_error_set(err, PV_ERR_PROTOCOL, "%s: unexpected answer from mktemp: %.100s",
+			st = pv_error_set(err, PV_ERR_PROTOCOL,
+			                  "%s: unexpected answer from mktemp: %.100s",
 			                  pv_ssh_name(h->ssh), o);
 		else
 			snprintf(c->remote, sizeof c->remote, "%.*s", (int)len, o);
@@ -275,10 +276,11 @@ int64_t pv_rejoin_cmd_duration_ms(const RjCmd *c)
 void pv_rejoin_cmd_describe(const RjCmd *c, char *out, size_t size)
 {
 	if (c->timed_out && c->error[0])
-		snprintf(out, size, "timed out after %lld ms (%s)", (long long)(c->end_ms - c->start_ms),
-		         c->error);
+		snprintf(out, size, "timed out after %lld ms (%s)",
+		         (long long)(c->end_ms - c->start_ms), c->error);
 	else if (c->timed_out)
-		snprintf(out, size, "timed out after %lld ms", (long long)(c->end_ms - c->start_ms));
+		snprintf(out, size, "timed out after %lld ms",
+		         (long long)(c->end_ms - c->start_ms));
 	else if (c->exit_status < 0)
 		snprintf(out, size, "killed by a signal");
 	else

@@ -1,8 +1,8 @@
 /*
  * rejoin_int: what the parts of the rejoin share (not for other modules): rejoin.c (the
- * extension: control verb, journal, the driver of the steps), rejoin_steps.c (what each step
- * does), rejoin_cmd.c (one command on a node's host as the owner of its data directory,
- * without blocking the loop).
+ * extension: journal, the driver of the steps), rejoin_ctl.c (the control verb),
+ * rejoin_steps.c (what each step does), rejoin_cmd.c (one command on a node's host as the owner
+ * of its data directory, without blocking the loop).
  *
  * A local command is an io/proc child (uid/gid dropped to the data directory's owner, HOME
  * set to the owner's home, so ~/.pgpass works).  An ssh command is started detached on the
@@ -31,10 +31,10 @@
 #include "pgvigild/daemon.h"
 
 typedef struct {
-	bool remote;    /* over ssh (ssh below), else local */
-	PvSsh *ssh;     /* remote: the node's session, kept for every command of a rejoin */
+	bool remote; /* over ssh (ssh below), else local */
+	PvSsh *ssh;  /* remote: the node's session, kept for every command of a rejoin */
 	int ssh_timeout_ms;
-	uid_t uid;      /* local: the data directory's owner */
+	uid_t uid; /* local: the data directory's owner */
 	gid_t gid;
 	bool drop;      /* local: switch to uid/gid (the daemon runs as root) */
 	char home[256]; /* local: the owner's home directory */
@@ -48,7 +48,8 @@ typedef struct RjCmd RjCmd;
  * one ssh call.
  */
 PvStatus pv_rejoin_cmd_start(const RjHost *h, const char *const *argv, const char *const *env,
-                             int timeout_ms, int64_t now_ms, RjCmd **out, PvError *err) PV_MUSTCHECK;
+                             int timeout_ms, int64_t now_ms, RjCmd **out,
+                             PvError *err) PV_MUSTCHECK;
 void pv_rejoin_cmd_free(RjCmd *c);
 int pv_rejoin_cmd_pollfds(const RjCmd *c, struct pollfd *fds, int max);
 /* ms until it needs attention, -1 none. */
@@ -57,7 +58,7 @@ int pv_rejoin_cmd_timeout(const RjCmd *c, int64_t now_ms);
 bool pv_rejoin_cmd_step(RjCmd *c, int64_t now_ms);
 
 /* After it is over: */
-bool pv_rejoin_cmd_ok(const RjCmd *c); /* exit 0 */
+bool pv_rejoin_cmd_ok(const RjCmd *c);  /* exit 0 */
 int pv_rejoin_cmd_exit(const RjCmd *c); /* 0-255; -1: signal, deadline or transport */
 const char *pv_rejoin_cmd_stdout(const RjCmd *c);
 const char *pv_rejoin_cmd_stderr(const RjCmd *c);
@@ -70,7 +71,6 @@ void pv_rejoin_cmd_describe(const RjCmd *c, char *out, size_t size);
 /* Marks every descriptor of this process above 2 close-on-exec (a server started by a
  * command must not inherit the daemon's files and sockets). */
 void pv_rejoin_cloexec_all(void);
-
 
 /* ---- the rejoin in progress (rejoin.c, rejoin_steps.c) ---- */
 
@@ -116,7 +116,7 @@ typedef struct {
 	bool pg_busy, pg_failed;
 	char pg_error[512];
 	PGresult *res;
-	int fd_pg; /* index of the statement's descriptor in the pollfds handed out, -1 none */
+	int fd_pg;   /* index of the statement's descriptor in the pollfds handed out, -1 none */
 	PvBuf steps; /* the response's step objects (JSON), comma-separated */
 	/* this step, for its end record */
 	PvBuf notes; /* "; "-separated */
@@ -148,6 +148,16 @@ typedef struct {
 	bool primary_changed;
 } Rj;
 
+/* rejoin.c: the job */
+void pv_rj_job_clear(Rj *x);
+/* Frees a string that may hold a password, zeroed first. */
+void pv_rj_wipe_free(char *s);
+/* Runs the rejoin set up in x (its begin record written) from its first step. */
+void pv_rj_begin(Rj *x, int64_t now);
+
+/* rejoin_ctl.c: the control verb "rejoin" */
+void pv_rj_control(Rj *x, PvDaemon *d, json_t *rq, PvCtlRequest *req);
+
 /* rejoin.c: helpers for the steps */
 void pv_rj_note(Rj *x, const char *fmt, ...) PV_PRINTF(2, 3);
 void pv_rj_fact_str(Rj *x, const char *key, const char *value);
@@ -163,6 +173,13 @@ bool pv_rj_run(Rj *x, int64_t now, const char *label, const char *const *argv,
 void pv_rj_sql(Rj *x, const char *conninfo, const char *sql, int timeout_ms, int64_t now);
 /* "PG_BIN/name" or "name" */
 void pv_rj_prog(const Rj *x, const char *name, char *out, size_t size);
+/* The last lines of a finished command's output, on one line. */
+void pv_rj_cmd_tail(RjCmd *c, char *out, size_t size);
+
+/* rejoin_standby.c: configure, start, verify */
+RjResult pv_rj_do_configure(Rj *x, int64_t now);
+RjResult pv_rj_do_start(Rj *x, int64_t now);
+RjResult pv_rj_do_verify(Rj *x, int64_t now);
 
 /* rejoin_steps.c: the steps, indexed by PvRejoinStep */
 extern RjResult (*const pv_rj_steps[PV_REJOIN_NSTEPS])(Rj *x, int64_t now);

@@ -205,8 +205,9 @@ void pv_rejoin_controldata_parse(const char *text, PvControlData *cd)
 bool pv_rejoin_rewind_possible(const PvControlData *cd, char *why, size_t size)
 {
 	if (cd->wal_log_hints == 0 && cd->checksums == 0) {
-		snprintf(why, size, "the node has neither wal_log_hints = on nor data checksums "
-		                    "(pg_controldata): pg_rewind cannot work");
+		snprintf(why, size,
+		         "the node has neither wal_log_hints = on nor data checksums "
+		         "(pg_controldata): pg_rewind cannot work");
 		return false;
 	}
 	if (size)
@@ -217,14 +218,9 @@ bool pv_rejoin_rewind_possible(const PvControlData *cd, char *why, size_t size)
 bool pv_rejoin_rewind_fallback(const char *output)
 {
 	static const char *const connection[] = {
-	    "could not connect to server",
-	    "connection to server",
-	    "Connection refused",
-	    "password authentication failed",
-	    "no pg_hba.conf entry",
-	    "no password supplied",
-	    "could not translate host name",
-	    "timeout expired",
+	    "could not connect to server",    "connection to server", "Connection refused",
+	    "password authentication failed", "no pg_hba.conf entry", "no password supplied",
+	    "could not translate host name",  "timeout expired",
 	};
 	for (size_t i = 0; i < sizeof connection / sizeof connection[0]; i++)
 		if (output && strstr(output, connection[i]))

@@ -1,5 +1,6 @@
 /*
- * rejoin_steps: what each step of a rejoin does (rejoin.h lists them).  A step is a small
+ * rejoin_steps: what each step of a rejoin does (rejoin.h lists them): stop, checkpoint,
+ * rewind, basebackup here; configure, start and verify in rejoin_standby.c.  A step is a small
  * state machine over x->sub: each state either starts one command, one statement or a timer
  * and returns RJ_WAIT (the driver in rejoin.c calls again once it is over), or looks at the
  * result and moves on; RJ_DONE, RJ_FAIL or RJ_FAIL_ON end the step.
@@ -13,8 +14,6 @@
 
 #include "act/nodectl.h"
 #include "act/rejoin_int.h"
-#include "common/fileio.h"
-#include "common/redact.h"
 
 /* Saves the node's *.conf files into a new temporary directory on its host; says where, and
  * whether a base backup could go in their place ($1 PGDATA, $2 its parent). */
@@ -26,34 +25,6 @@ static const char SAVE[] =
     "if [ -w \"$p\" ]; then echo parent_writable=1; else echo parent_writable=0; fi\n"
     "if [ -n \"$(ls -A \"$d/pg_tblspc\" 2>/dev/null)\" ]; then echo tablespaces=1; "
     "else echo tablespaces=0; fi\n";
-/* The saved *.conf files back over the copied ones ($1 saved, $2 PGDATA); standby.signal;
- * prints the node's own postgresql.auto.conf (none: the copied one goes too). */
-static const char RESTORE[] =
-    "s=$1; d=$2\n"
-    "for f in \"$s\"/*.conf; do [ -f \"$f\" ] || continue; cp -p \"$f\" \"$d/\" || exit 1; done\n"
-    "[ -f \"$s/postgresql.auto.conf\" ] || rm -f \"$d/postgresql.auto.conf\" || exit 1\n"
-    ": >\"$d/standby.signal\" && rm -f \"$d/recovery.signal\" || exit 1\n"
-    "if [ -f \"$d/postgresql.auto.conf\" ]; then cat \"$d/postgresql.auto.conf\"; fi\n";
-/* $2 into $1, atomically, mode 0600. */
-static const char WRITE[] = "umask 077; printf '%s' \"$2\" >\"$1.pgvigil-tmp\" && "
-                            "mv \"$1.pgvigil-tmp\" \"$1\"\n";
-
-static const char VERIFY_SQL[] =
-    "SELECT pg_is_in_recovery(), coalesce(w.status, ''), coalesce(w.sender_host, ''), "
-    "coalesce(w.sender_port, 0), coalesce(w.received_tli, 0) "
-    "FROM (SELECT 1) x LEFT JOIN pg_stat_wal_receiver w ON true";
-
-#define TAIL 3
-
-static void tail(RjCmd *c, char *out, size_t size)
-{
-	pv_rejoin_tail(c ? pv_rejoin_cmd_output(c) : "", TAIL, out, size);
-}
-
-static void describe(RjCmd *c, char *out, size_t size)
-{
-	pv_rejoin_cmd_describe(c, out, size);
-}
 
 static const char *const *pwenv(const Rj *x)
 {
@@ -138,10 +109,11 @@ static bool stale_pidfile(Rj *x)
 	if (stale) {
 		if (unlink(path) == 0)
 			pv_rj_note(x, "removed a stale postmaster.pid (pid %ld %s)", pid,
-			           state == 'Z' || state == 'X' ? "is a dead postmaster not yet reaped"
-			           : n < 0                      ? "is gone"
-			                                        : "is another process, not this data "
-			                                          "directory's postmaster");
+			           state == 'Z' || state == 'X'
+			               ? "is a dead postmaster not yet reaped"
+			           : n < 0 ? "is gone"
+			                   : "is another process, not this data "
+			                     "directory's postmaster");
 		else
 			stale = false;
 	}
@@ -162,7 +134,8 @@ static RjResult do_stop(Rj *x, int64_t now)
 	for (;;) {
 		switch (x->sub) {
 		case 0: {
-			const char *av[] = {"env", "LC_ALL=C", pg_ctl, "status", "-D", x->pgdata, NULL};
+			const char *av[] = {"env", "LC_ALL=C", pg_ctl, "status",
+			                    "-D",  x->pgdata,  NULL};
 			if (!pv_rj_run(x, now, NULL, av, NULL, 30000))
 				return RJ_FAIL;
 			x->sub = 1;
@@ -170,7 +143,7 @@ static RjResult do_stop(Rj *x, int64_t now)
 		}
 		case 1: {
 			int e = pv_rejoin_cmd_exit(x->cmd);
-			tail(x->cmd, t, sizeof t);
+			pv_rj_cmd_tail(x->cmd, t, sizeof t);
 			if (e == 3) {
 				pv_rj_note(x, "not running");
 				x->sub = 4;
@@ -180,7 +153,7 @@ static RjResult do_stop(Rj *x, int64_t now)
 				return pv_rj_fail(x, "no data directory at %s (pg_ctl status: %s)",
 				                  x->pgdata, t);
 			if (e != 0) {
-				describe(x->cmd, how, sizeof how);
+				pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
 				return pv_rj_fail(x, "pg_ctl status: %s: %s", how, t);
 			}
 			if (!x->host.remote && stale_pidfile(x)) {
@@ -190,8 +163,9 @@ static RjResult do_stop(Rj *x, int64_t now)
 			char secs[16];
 			snprintf(secs, sizeof secs, "%d", PV_REJOIN_STOP_TIMEOUT_S);
 			const char *av[] = {"env", "LC_ALL=C", pg_ctl, "stop", "-D", x->pgdata,
-			                    "-m",  "fast",     "-w",   "-t",   secs,      NULL};
-			if (!pv_rj_run(x, now, NULL, av, NULL, PV_REJOIN_STOP_TIMEOUT_S * 1000 + 10000))
+			                    "-m",  "fast",     "-w",   "-t",   secs, NULL};
+			if (!pv_rj_run(x, now, NULL, av, NULL,
+			               PV_REJOIN_STOP_TIMEOUT_S * 1000 + 10000))
 				return RJ_FAIL;
 			x->sub = 2;
 			return RJ_WAIT;
@@ -202,22 +176,22 @@ static RjResult do_stop(Rj *x, int64_t now)
 				x->sub = 4;
 				continue;
 			}
-			tail(x->cmd, t, sizeof t);
+			pv_rj_cmd_tail(x->cmd, t, sizeof t);
 			if (not_running(pv_rejoin_cmd_output(x->cmd))) {
 				pv_rj_note(x, "not running (%s)", t);
 				x->sub = 4;
 				continue;
 			}
 			pv_rj_note(x, "pg_ctl stop -m fast failed: %s", t);
-			const char *av[] = {"env", "LC_ALL=C", pg_ctl, "stop", "-D", x->pgdata,
-			                    "-m",  "immediate", "-w", "-t",  "30",      NULL};
+			const char *av[] = {"env", "LC_ALL=C",  pg_ctl, "stop", "-D", x->pgdata,
+			                    "-m",  "immediate", "-w",   "-t",   "30", NULL};
 			if (!pv_rj_run(x, now, NULL, av, NULL, 40000))
 				return RJ_FAIL;
 			x->sub = 3;
 			return RJ_WAIT;
 		}
 		case 3: {
-			tail(x->cmd, t, sizeof t);
+			pv_rj_cmd_tail(x->cmd, t, sizeof t);
 			if (pv_rejoin_cmd_ok(x->cmd) || not_running(pv_rejoin_cmd_output(x->cmd))) {
 				if (pv_rejoin_cmd_ok(x->cmd))
 					pv_rj_note(x, "stopped (immediate)");
@@ -228,7 +202,9 @@ static RjResult do_stop(Rj *x, int64_t now)
 			}
 			int i = pv_config_node_index(x->d->cfg, x->node);
 			PvError err;
-			int n = !x->host.remote && i >= 0 ? pv_nodectl_kill_local(x->d->cfg, i, &err) : -1;
+			int n = !x->host.remote && i >= 0
+			            ? pv_nodectl_kill_local(x->d->cfg, i, &err)
+			            : -1;
 			if (n > 0) {
 				pv_rj_note(x, "SIGKILLed %d process(es)", n);
 				x->sub = 4;
@@ -254,18 +230,22 @@ static RjResult do_stop(Rj *x, int64_t now)
 				pv_rj_fact_int(x, "checksums", x->cd.checksums);
 				if (strcmp(x->cd.state, "shut down") != 0 &&
 				    strcmp(x->cd.state, "shut down in recovery") != 0)
-					pv_rj_note(x, "not shut down cleanly (%s): pg_rewind runs crash "
-					              "recovery first",
-					           x->cd.state);
+					pv_rj_note(
+					    x,
+					    "not shut down cleanly (%s): pg_rewind runs crash "
+					    "recovery first",
+					    x->cd.state);
 			} else {
-				tail(x->cmd, t, sizeof t);
+				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				pv_rj_note(x, "pg_controldata failed: %s", t);
 			}
 			char parent[4096];
 			parent_of(x->pgdata, parent, sizeof parent);
-			const char *av[] = {"sh", "-c", SAVE, "pgvigil-rejoin", x->pgdata, parent, NULL};
-			if (!pv_rj_run(x, now, "save the node's *.conf files to a temporary directory",
-			               av, NULL, 60000))
+			const char *av[] = {"sh",      "-c",   SAVE, "pgvigil-rejoin",
+			                    x->pgdata, parent, NULL};
+			if (!pv_rj_run(x, now,
+			               "save the node's *.conf files to a temporary directory", av,
+			               NULL, 60000))
 				return RJ_FAIL;
 			x->sub = 6;
 			return RJ_WAIT;
@@ -273,12 +253,12 @@ static RjResult do_stop(Rj *x, int64_t now)
 		default: {
 			const char *o = pv_rejoin_cmd_stdout(x->cmd);
 			char v[16];
-			if (!pv_rejoin_cmd_ok(x->cmd) || !kv(o, "saved", x->saved, sizeof x->saved) ||
-			    x->saved[0] != '/') {
-				tail(x->cmd, t, sizeof t);
+			if (!pv_rejoin_cmd_ok(x->cmd) ||
+			    !kv(o, "saved", x->saved, sizeof x->saved) || x->saved[0] != '/') {
+				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				x->saved[0] = '\0';
-				return pv_rj_fail(x, "could not save the node's configuration files: %s",
-				                  t);
+				return pv_rj_fail(
+				    x, "could not save the node's configuration files: %s", t);
 			}
 			x->parent_writable = kv(o, "parent_writable", v, sizeof v) && v[0] == '1';
 			x->tablespaces = kv(o, "tablespaces", v, sizeof v) && v[0] == '1';
@@ -323,8 +303,9 @@ static RjResult do_rewind(Rj *x, int64_t now)
 		char *target = pv_xasprintf("--target-pgdata=%s", x->pgdata);
 		char *source = pv_xasprintf("--source-server=%s", x->source);
 		const char *av[] = {"env", "LC_ALL=C", prog, target, source, "-R", NULL};
-		snprintf(label, sizeof label, "pg_rewind --target-pgdata=%s --source-server=\"%s\" -R",
-		         x->pgdata, x->source);
+		snprintf(label, sizeof label,
+		         "pg_rewind --target-pgdata=%s --source-server=\"%s\" -R", x->pgdata,
+		         x->source);
 		bool ok = pv_rj_run(x, now, label, av, pwenv(x), x->backup_timeout_ms);
 		free(target);
 		free(source);
@@ -345,11 +326,12 @@ static RjResult do_rewind(Rj *x, int64_t now)
 			pv_rj_note(x, "%.*s", (int)strcspn(div, "\n"), div);
 		return RJ_DONE;
 	}
-	tail(x->cmd, t, sizeof t);
-	describe(x->cmd, how, sizeof how);
+	pv_rj_cmd_tail(x->cmd, t, sizeof t);
+	pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
 	if (!pv_rejoin_rewind_fallback(out))
-		return pv_rj_fail(x, "pg_rewind: %s: %s (the primary cannot be reached or refuses: a "
-		                     "base backup would fail the same way)",
+		return pv_rj_fail(x,
+		                  "pg_rewind: %s: %s (the primary cannot be reached or refuses: a "
+		                  "base backup would fail the same way)",
 		                  how, t);
 	pv_rj_fail(x, "pg_rewind: %s: %s", how, t);
 	pv_rj_note(x, "falling back to a fresh base backup");
@@ -364,13 +346,16 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 	case 0: {
 		parent_of(x->pgdata, parent, sizeof parent);
 		if (!x->parent_writable)
-			return pv_rj_fail(x, "no base backup: %s is not writable by the data directory's "
-			                     "owner, so %s cannot be moved aside (nothing moved)",
-			                  parent, x->pgdata);
+			return pv_rj_fail(
+			    x,
+			    "no base backup: %s is not writable by the data directory's "
+			    "owner, so %s cannot be moved aside (nothing moved)",
+			    parent, x->pgdata);
 		if (x->tablespaces)
-			return pv_rj_fail(x, "no base backup: %s has tablespaces (pg_tblspc), which "
-			                     "pg_basebackup would write over; rebuild it by hand "
-			                     "(nothing moved)",
+			return pv_rj_fail(x,
+			                  "no base backup: %s has tablespaces (pg_tblspc), which "
+			                  "pg_basebackup would write over; rebuild it by hand "
+			                  "(nothing moved)",
 			                  x->pgdata);
 		const char *av[] = {"mv", "-T", x->pgdata, x->aside, NULL};
 		if (!pv_rj_run(x, now, NULL, av, NULL, 300000))
@@ -380,7 +365,7 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 	}
 	case 1: {
 		if (!pv_rejoin_cmd_ok(x->cmd)) {
-			tail(x->cmd, t, sizeof t);
+			pv_rj_cmd_tail(x->cmd, t, sizeof t);
 			return pv_rj_fail(x, "could not move %s aside: %s", x->pgdata, t);
 		}
 		x->moved = true;
@@ -388,10 +373,11 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 		pv_rj_fact_str(x, "moved_aside_to", x->aside);
 		char prog[4096], label[256];
 		pv_rj_prog(x, "pg_basebackup", prog, sizeof prog);
-		const char *av[] = {"env", "LC_ALL=C", prog,  "-D", x->pgdata, "-d", x->source, "-X",
-		                    "stream", "-c",    "fast", "-R", "-w",      NULL};
-		snprintf(label, sizeof label, "pg_basebackup -D %s -d \"%s\" -X stream -c fast -R -w",
-		         x->pgdata, x->source);
+		const char *av[] = {"env", "LC_ALL=C", prog, "-D",   x->pgdata, "-d", x->source,
+		                    "-X",  "stream",   "-c", "fast", "-R",      "-w", NULL};
+		snprintf(label, sizeof label,
+		         "pg_basebackup -D %s -d \"%s\" -X stream -c fast -R -w", x->pgdata,
+		         x->source);
 		if (!pv_rj_run(x, now, label, av, pwenv(x), x->backup_timeout_ms))
 			return RJ_FAIL;
 		x->sub = 2;
@@ -399,9 +385,10 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 	}
 	default:
 		if (!pv_rejoin_cmd_ok(x->cmd)) {
-			tail(x->cmd, t, sizeof t);
-			describe(x->cmd, how, sizeof how);
-			return pv_rj_fail(x, "pg_basebackup: %s: %s (the old data directory is at %s)",
+			pv_rj_cmd_tail(x->cmd, t, sizeof t);
+			pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
+			return pv_rj_fail(x,
+			                  "pg_basebackup: %s: %s (the old data directory is at %s)",
 			                  how, t, x->aside);
 		}
 		snprintf(x->method, sizeof x->method, "basebackup");
@@ -409,238 +396,9 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 	}
 }
 
-/* ---------------------------------------------------------------- configure */
-
-static RjResult do_configure(Rj *x, int64_t now)
-{
-	char t[400];
-	PvError err;
-	for (;;) {
-		switch (x->sub) {
-		case 0:
-			if (x->standby_ci) {
-				pv_rj_sql(x, x->standby_ci, "SHOW primary_conninfo",
-				          PV_REJOIN_SQL_TIMEOUT_MS, now);
-				x->sub = 1;
-				return RJ_WAIT;
-			}
-			x->sub = 2;
-			continue;
-		case 1:
-			if (!x->pg_failed && x->res && PQntuples(x->res) == 1 &&
-			    *PQgetvalue(x->res, 0, 0)) {
-				x->tmpl = pv_xstrdup(PQgetvalue(x->res, 0, 0));
-			} else {
-				pv_rj_note(x, "could not read primary_conninfo on %s (%s): built from the "
-				              "configuration",
-				           x->standby, x->pg_failed ? x->pg_error : "empty");
-				x->standby[0] = '\0';
-			}
-			x->sub = 2;
-			continue;
-		case 2: {
-			bool dropped = false;
-			if (pv_rejoin_primary_conninfo(x->tmpl ? x->tmpl : x->primary_ci, x->primary_host,
-			                               x->primary_port, x->node, !x->host.remote,
-			                               &x->pconninfo, &dropped, &err) != PV_OK)
-				return pv_rj_fail(x, "primary_conninfo: %s", err.msg);
-			if (dropped)
-				pv_rj_note(x, "the password is left out of primary_conninfo on an ssh node: "
-				              "the node's host needs it in ~/.pgpass");
-			char *red = pv_redact_conninfo(x->pconninfo);
-			pv_rj_fact_str(x, "primary_conninfo", red);
-			free(red);
-			pv_rj_fact_str(x, "template", x->tmpl ? x->standby : "configuration");
-			const char *av[] = {"sh", "-c", RESTORE, "pgvigil-rejoin", x->saved, x->pgdata,
-			                    NULL};
-			if (!pv_rj_run(x, now,
-			               "restore the saved *.conf files, write standby.signal, read "
-			               "postgresql.auto.conf",
-			               av, NULL, 60000))
-				return RJ_FAIL;
-			x->sub = 3;
-			return RJ_WAIT;
-		}
-		case 3: {
-			if (!pv_rejoin_cmd_ok(x->cmd)) {
-				tail(x->cmd, t, sizeof t);
-				return pv_rj_fail(x, "restoring the node's configuration files from %s: %s",
-				                  x->saved, t);
-			}
-			const char *text = pv_rejoin_cmd_stdout(x->cmd);
-			pv_rejoin_conf_get(text, "primary_slot_name", x->slot, sizeof x->slot);
-			PvBuf b = {0};
-			pv_rejoin_autoconf_rewrite(text, NULL, x->pconninfo, x->slot, &b);
-			x->autoconf = pv_buf_steal(&b);
-			if (x->slot[0])
-				pv_rj_fact_str(x, "slot", x->slot);
-			if (!x->slot[0]) {
-				x->sub = 5;
-				continue;
-			}
-			PvBuf q = {0};
-			pv_buf_puts(&q, "SELECT pg_create_physical_replication_slot(n, true) FROM "
-			                "(SELECT ");
-			pv_rejoin_conf_quote(&q, x->slot); /* '' doubling is SQL quoting too */
-			pv_buf_puts(&q, "::name AS n) s WHERE NOT EXISTS "
-			                "(SELECT 1 FROM pg_replication_slots WHERE slot_name = n)");
-			pv_rj_sql(x, x->primary_ci, q.data, PV_REJOIN_SQL_TIMEOUT_MS, now);
-			pv_buf_free(&q);
-			x->sub = 4;
-			return RJ_WAIT;
-		}
-		case 4:
-			if (x->pg_failed)
-				return pv_rj_fail(x, "creating the replication slot %s on %s: %s", x->slot,
-				                  x->primary, x->pg_error);
-			pv_rj_note(x, "replication slot %s on %s", x->slot, x->primary);
-			x->sub = 5;
-			continue;
-		case 5: {
-			char *path = pv_xasprintf("%s/postgresql.auto.conf", x->pgdata);
-			if (x->host.remote) {
-				const char *av[] = {"sh", "-c", WRITE, "pgvigil-rejoin", path, x->autoconf, NULL};
-				bool ok = pv_rj_run(x, now, "write postgresql.auto.conf", av, NULL, 60000);
-				free(path);
-				if (!ok)
-					return RJ_FAIL;
-				x->sub = 6;
-				return RJ_WAIT;
-			}
-			PvStatus st = pv_file_write_atomic(path, x->autoconf, strlen(x->autoconf), 0600, &err);
-			if (st == PV_OK && chown(path, x->host.uid, x->host.gid) != 0)
-				st = pv_error_set(&err, PV_ERR_IO, "chown %s: %s", path, strerror(errno));
-			free(path);
-			if (st != PV_OK)
-				return pv_rj_fail(x, "writing postgresql.auto.conf: %s", err.msg);
-			x->sub = 7;
-			continue;
-		}
-		case 6:
-			if (!pv_rejoin_cmd_ok(x->cmd)) {
-				tail(x->cmd, t, sizeof t);
-				return pv_rj_fail(x, "writing postgresql.auto.conf: %s", t);
-			}
-			x->sub = 7;
-			continue;
-		case 7: {
-			pv_rj_note(x, "primary_conninfo points at %s (%s port %d)", x->primary,
-			           x->primary_host, x->primary_port);
-			if (!strstr(x->saved, "/pgvigil-rejoin-conf.")) {
-				x->saved[0] = '\0';
-				return RJ_DONE;
-			}
-			const char *av[] = {"rm", "-rf", "--", x->saved, NULL};
-			if (!pv_rj_run(x, now, NULL, av, NULL, 60000))
-				return RJ_FAIL;
-			x->sub = 8;
-			return RJ_WAIT;
-		}
-		default:
-			if (!pv_rejoin_cmd_ok(x->cmd))
-				pv_rj_note(x, "could not remove %s", x->saved);
-			x->saved[0] = '\0';
-			return RJ_DONE;
-		}
-	}
-}
-
-/* ---------------------------------------------------------------- start, verify */
-
-static RjResult do_start(Rj *x, int64_t now)
-{
-	char t[400], how[192];
-	char *log = pv_xasprintf("%s/%s", x->pgdata, PV_REJOIN_START_LOG);
-	RjResult r = RJ_WAIT;
-	switch (x->sub) {
-	case 0: {
-		char pg_ctl[4096], secs[16];
-		pv_rj_prog(x, "pg_ctl", pg_ctl, sizeof pg_ctl);
-		snprintf(secs, sizeof secs, "%d", PV_REJOIN_START_TIMEOUT_S);
-		const char *av[] = {pg_ctl, "start", "-D", x->pgdata, "-w", "-t", secs, "-l", log, NULL};
-		if (!pv_rj_run(x, now, NULL, av, NULL, PV_REJOIN_START_TIMEOUT_S * 1000 + 10000))
-			r = RJ_FAIL;
-		x->sub = 1;
-		break;
-	}
-	case 1: {
-		if (pv_rejoin_cmd_ok(x->cmd)) {
-			pv_rj_note(x, "started as a standby");
-			r = RJ_DONE;
-			break;
-		}
-		tail(x->cmd, t, sizeof t);
-		describe(x->cmd, how, sizeof how);
-		pv_rj_fail(x, "pg_ctl start: %s: %s", how, t);
-		char keep[sizeof x->error];
-		snprintf(keep, sizeof keep, "%s", x->error);
-		const char *av[] = {"tail", "-n", "5", log, NULL};
-		if (!pv_rj_run(x, now, NULL, av, NULL, 30000)) {
-			snprintf(x->error, sizeof x->error, "%s", keep);
-			r = RJ_FAIL;
-			break;
-		}
-		snprintf(x->error, sizeof x->error, "%s", keep);
-		x->sub = 2;
-		break;
-	}
-	default: {
-		char keep[sizeof x->error];
-		snprintf(keep, sizeof keep, "%s", x->error);
-		tail(x->cmd, t, sizeof t);
-		pv_rj_fail(x, "%.600s; %s: %s", keep, log, t);
-		r = RJ_FAIL;
-		break;
-	}
-	}
-	free(log);
-	return r;
-}
-
-static RjResult do_verify(Rj *x, int64_t now)
-{
-	if (x->sub == 0) {
-		x->deadline_ms = now + PV_REJOIN_VERIFY_TIMEOUT_MS;
-		x->sub = 1;
-	}
-	if (x->sub == 1) {
-		if (x->primary_changed)
-			return pv_rj_fail(x, "the primary changed while %s was starting", x->node);
-		pv_rj_sql(x, x->node_ci, VERIFY_SQL, 10000, now);
-		x->sub = 2;
-		return RJ_WAIT;
-	}
-	if (!x->pg_failed && x->res && PQntuples(x->res) == 1) {
-		const char *rec = PQgetvalue(x->res, 0, 0), *status = PQgetvalue(x->res, 0, 1);
-		const char *host = PQgetvalue(x->res, 0, 2);
-		int port = atoi(PQgetvalue(x->res, 0, 3)), tli = atoi(PQgetvalue(x->res, 0, 4));
-		if (strcmp(rec, "f") == 0)
-			return pv_rj_fail(x, "%s answers as a primary: stop it now", x->node);
-		if (strcmp(status, "streaming") == 0 && strcmp(host, x->primary_host) == 0 &&
-		    port == x->primary_port) {
-			char sender[320];
-			snprintf(sender, sizeof sender, "%s:%d", host, port);
-			pv_rj_fact_str(x, "sender", sender);
-			pv_rj_note(x, "in recovery, streaming from %s (%s) on timeline %d", x->primary,
-			           sender, tli);
-			return RJ_DONE;
-		}
-		snprintf(x->last_seen, sizeof x->last_seen, "in recovery, walreceiver %s%s%.200s:%d",
-		         *status ? status : "not running", *status ? " from " : "", host, port);
-	} else {
-		snprintf(x->last_seen, sizeof x->last_seen, "%.250s",
-		         x->pg_failed ? x->pg_error : "no answer");
-	}
-	if (now >= x->deadline_ms)
-		return pv_rj_fail(x, "%s does not stream from %s within %d s (last seen: %s)", x->node,
-		                  x->primary, PV_REJOIN_VERIFY_TIMEOUT_MS / 1000, x->last_seen);
-	x->wake_ms = now + 500;
-	x->sub = 1;
-	return RJ_WAIT;
-}
-
 RjResult (*const pv_rj_steps[PV_REJOIN_NSTEPS])(Rj *x, int64_t now) = {
-    do_stop, do_checkpoint, do_rewind, do_basebackup, do_configure, do_start, do_verify,
+    do_stop,        do_checkpoint,   do_rewind, do_basebackup, pv_rj_do_configure,
+    pv_rj_do_start, pv_rj_do_verify,
 };
 
 void pv_rj_begin_detail(Rj *x, PvRejoinStep step, PvJson *j)

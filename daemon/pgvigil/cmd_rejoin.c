@@ -38,7 +38,8 @@ static void print_steps(json_t *steps)
 	json_array_foreach(steps, i, s)
 	{
 		printf("  %zu. %-11s %-8s %8lld ms  %s\n", i + 1, str_or(s, "step", "?"),
-		       str_or(s, "outcome", "?"), (long long)json_integer_value(json_object_get(s, "duration_ms")),
+		       str_or(s, "outcome", "?"),
+		       (long long)json_integer_value(json_object_get(s, "duration_ms")),
 		       str_or(s, "note", ""));
 	}
 }
@@ -60,7 +61,8 @@ int pv_cmd_rejoin(PvCli *cli, int argc, char **argv)
 	if (!node)
 		return pv_cli_fail(2, "rejoin: which node? (" USAGE ")");
 	if (!reason || !*reason)
-		return pv_cli_fail(2, "rejoin: --reason TEXT is required (it goes into the journal)");
+		return pv_cli_fail(2,
+		                   "rejoin: --reason TEXT is required (it goes into the journal)");
 	if (pv_config_node_index(cli->cfg, node) < 0)
 		return pv_cli_fail(2, "rejoin: no such node %s in %s", node, cli->config_path);
 
@@ -75,14 +77,16 @@ int pv_cmd_rejoin(PvCli *cli, int argc, char **argv)
 	pv_json_obj_close(&j);
 
 	if (!dry) {
-		printf("rejoin %s: asking pgvigild; this waits until %s streams from the primary or the "
+		printf("rejoin %s: asking pgvigild; this waits until %s streams from the primary "
+		       "or the "
 		       "rejoin fails (each step is journaled as rejoin-step)\n",
 		       node, node);
 		fflush(stdout);
 	}
 	char *resp = NULL;
 	PvError err;
-	PvStatus st = pv_ctl_call(cli->cfg->control_socket, req.data, wait_ms(cli->cfg), &resp, &err);
+	PvStatus st =
+	    pv_ctl_call(cli->cfg->control_socket, req.data, wait_ms(cli->cfg), &resp, &err);
 	pv_buf_free(&req);
 	if (st != PV_OK)
 		return pv_cli_fail(1, "rejoin: %s", err.msg);
@@ -95,11 +99,13 @@ int pv_cmd_rejoin(PvCli *cli, int argc, char **argv)
 	int rc = 0;
 	if (dry) {
 		if (!ok) {
-			rc = pv_cli_fail(1, "rejoin refused: %s", str_or(obj, "error", "unknown error"));
+			rc = pv_cli_fail(1, "rejoin refused: %s",
+			                 str_or(obj, "error", "unknown error"));
 		} else {
-			printf("rejoin %s as a standby of %s (%s); plan (dry run, nothing changed):\n",
-			       str_or(obj, "node", node), str_or(obj, "primary", "?"),
-			       str_or(obj, "where", "?"));
+			printf(
+			    "rejoin %s as a standby of %s (%s); plan (dry run, nothing changed):\n",
+			    str_or(obj, "node", node), str_or(obj, "primary", "?"),
+			    str_or(obj, "where", "?"));
 			size_t i;
 			json_t *s;
 			json_array_foreach(json_object_get(obj, "plan"), i, s)
@@ -116,14 +122,17 @@ int pv_cmd_rejoin(PvCli *cli, int argc, char **argv)
 	}
 	const char *aside = str_or(obj, "moved_aside_to", NULL);
 	if (aside)
-		printf("the old data directory is kept at %s (remove it once you no longer need it)\n",
-		       aside);
+		printf(
+		    "the old data directory is kept at %s (remove it once you no longer need it)\n",
+		    aside);
 	if (!ok && json_array_size(steps) == 0) {
 		rc = pv_cli_fail(1, "rejoin refused: %s", str_or(obj, "error", "unknown error"));
 	} else if (!ok) {
-		rc = pv_cli_fail(1, "rejoin %s failed: %s", node, str_or(obj, "error", "unknown error"));
+		rc = pv_cli_fail(1, "rejoin %s failed: %s", node,
+		                 str_or(obj, "error", "unknown error"));
 	} else {
-		double secs = (double)json_integer_value(json_object_get(obj, "duration_ms")) / 1000.0;
+		double secs =
+		    (double)json_integer_value(json_object_get(obj, "duration_ms")) / 1000.0;
 		printf("%s streams from %s (%s, %.1f s)\n", str_or(obj, "node", node),
 		       str_or(obj, "primary", "?"), str_or(obj, "method", "?"), secs);
 	}

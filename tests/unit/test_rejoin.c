@@ -24,8 +24,8 @@
 static void test_step_names(void **state)
 {
 	(void)state;
-	const char *want[] = {"stop", "checkpoint", "rewind", "basebackup", "configure", "start",
-	                      "verify"};
+	const char *want[] = {"stop",      "checkpoint", "rewind", "basebackup",
+	                      "configure", "start",      "verify"};
 	for (int i = 0; i < PV_REJOIN_NSTEPS; i++)
 		assert_string_equal(pv_rejoin_step_name((PvRejoinStep)i), want[i]);
 	assert_string_equal(pv_rejoin_step_name(PV_REJOIN_NSTEPS), "invalid");
@@ -161,8 +161,8 @@ static void test_controldata(void **state)
 	assert_int_equal(cd.wal_log_hints, -1);
 	assert_int_equal(cd.checksums, -1);
 	assert_true(pv_rejoin_rewind_possible(&cd, why, sizeof why));
-	pv_rejoin_controldata_parse("Database cluster state: shut down\r\nwal_log_hints setting: on",
-	                            &cd);
+	pv_rejoin_controldata_parse(
+	    "Database cluster state: shut down\r\nwal_log_hints setting: on", &cd);
 	assert_string_equal(cd.state, "shut down");
 	assert_int_equal(cd.wal_log_hints, 1);
 }
@@ -176,7 +176,8 @@ static void test_rewind_fallback(void **state)
 	    "\"wal_log_hints = on\""));
 	assert_true(pv_rejoin_rewind_fallback(
 	    "pg_rewind: error: could not open file \"/d/pg_wal/000000020000000000000006\": No such "
-	    "file or directory\npg_rewind: error: could not find previous WAL record at 0/6002AF0"));
+	    "file or directory\npg_rewind: error: could not find previous WAL record at "
+	    "0/6002AF0"));
 	assert_true(pv_rejoin_rewind_fallback(""));
 	assert_true(pv_rejoin_rewind_fallback(NULL));
 	/* the source cannot be reached or refuses us: so would it refuse pg_basebackup */
@@ -185,7 +186,8 @@ static void test_rewind_fallback(void **state)
 	    "port 5432 failed: Connection refused"));
 	assert_false(pv_rejoin_rewind_fallback(
 	    "FATAL:  password authentication failed for user \"postgres\""));
-	assert_false(pv_rejoin_rewind_fallback("FATAL:  no pg_hba.conf entry for host \"10.0.0.3\""));
+	assert_false(
+	    pv_rejoin_rewind_fallback("FATAL:  no pg_hba.conf entry for host \"10.0.0.3\""));
 }
 
 static void test_aside_path(void **state)
@@ -248,7 +250,8 @@ static void test_plan(void **state)
 	assert_int_equal(lines, 7);
 	assert_non_null(strstr(b.data, "pg_rewind --target-pgdata=/data/n0 --source-server=\""));
 	assert_non_null(strstr(b.data, "mv /data/n0 /data/n0.pgvigil-old-20261125T185437Z (kept)"));
-	assert_non_null(strstr(b.data, "pg_ctl start -D /data/n0 -w -t 300 -l /data/n0/pgvigil-start.log"));
+	assert_non_null(
+	    strstr(b.data, "pg_ctl start -D /data/n0 -w -t 300 -l /data/n0/pgvigil-start.log"));
 	assert_non_null(strstr(b.data, "streaming from n1 (h1 port 5432)"));
 	assert_null(strstr(b.data, "secret"));
 	pv_buf_free(&b);
@@ -271,10 +274,11 @@ static void test_primary_conninfo(void **state)
 	                         "application_name='n0'");
 	free(out);
 	/* from the configuration: dbname goes, the password stays (local) or goes (ssh) */
-	assert_int_equal(pv_rejoin_primary_conninfo("host=h port=5432 user=postgres dbname=postgres "
-	                                            "password=s3cr'et",
-	                                            "h", 5432, "n0", true, &out, &dropped, &err),
-	                 PV_OK);
+	assert_int_equal(
+	    pv_rejoin_primary_conninfo("host=h port=5432 user=postgres dbname=postgres "
+	                               "password=s3cr'et",
+	                               "h", 5432, "n0", true, &out, &dropped, &err),
+	    PV_OK);
 	assert_false(dropped);
 	assert_string_equal(out, "user='postgres' host='h' port='5432' application_name='n0' "
 	                         "password='s3cr\\'et'");
@@ -293,9 +297,9 @@ static void test_primary_conninfo(void **state)
 	                 PV_OK);
 	assert_string_equal(out, "user='u' host='h' port='1' application_name='n0'");
 	free(out);
-	assert_int_equal(pv_rejoin_primary_conninfo("host='broken", "h", 1, "n0", true, &out,
-	                                            &dropped, &err),
-	                 PV_ERR_CONFIG);
+	assert_int_equal(
+	    pv_rejoin_primary_conninfo("host='broken", "h", 1, "n0", true, &out, &dropped, &err),
+	    PV_ERR_CONFIG);
 	assert_null(out);
 }
 
@@ -306,8 +310,8 @@ static RjCmd *run_wait(const char *const *argv, const char *const *env, int time
 	RjHost h = {0};
 	RjCmd *c = NULL;
 	PvError err;
-	assert_int_equal(pv_rejoin_cmd_start(&h, argv, env, timeout_ms, pv_clock_mono_ms(), &c, &err),
-	                 PV_OK);
+	assert_int_equal(
+	    pv_rejoin_cmd_start(&h, argv, env, timeout_ms, pv_clock_mono_ms(), &c, &err), PV_OK);
 	for (int i = 0; i < 1000; i++) {
 		struct pollfd fds[4];
 		int n = pv_rejoin_cmd_pollfds(c, fds, 4);
@@ -358,8 +362,8 @@ static void test_cmd_local(void **state)
 	RjHost h = {0};
 	PvError err;
 	const char *none[] = {"/nonexistent/pgvigil-none", NULL};
-	assert_int_not_equal(pv_rejoin_cmd_start(&h, none, NULL, 1000, pv_clock_mono_ms(), &c, &err),
-	                     PV_OK);
+	assert_int_not_equal(
+	    pv_rejoin_cmd_start(&h, none, NULL, 1000, pv_clock_mono_ms(), &c, &err), PV_OK);
 	assert_null(c);
 	pv_rejoin_cmd_free(NULL);
 }
@@ -380,12 +384,12 @@ static void test_cloexec_all(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_step_names),      cmocka_unit_test(test_conf_get),
-	    cmocka_unit_test(test_conf_quote),      cmocka_unit_test(test_autoconf_rewrite),
-	    cmocka_unit_test(test_controldata),     cmocka_unit_test(test_rewind_fallback),
-	    cmocka_unit_test(test_aside_path),      cmocka_unit_test(test_tail),
-	    cmocka_unit_test(test_plan),            cmocka_unit_test(test_primary_conninfo),
-	    cmocka_unit_test(test_cmd_local),       cmocka_unit_test(test_cloexec_all),
+	    cmocka_unit_test(test_step_names),  cmocka_unit_test(test_conf_get),
+	    cmocka_unit_test(test_conf_quote),  cmocka_unit_test(test_autoconf_rewrite),
+	    cmocka_unit_test(test_controldata), cmocka_unit_test(test_rewind_fallback),
+	    cmocka_unit_test(test_aside_path),  cmocka_unit_test(test_tail),
+	    cmocka_unit_test(test_plan),        cmocka_unit_test(test_primary_conninfo),
+	    cmocka_unit_test(test_cmd_local),   cmocka_unit_test(test_cloexec_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
