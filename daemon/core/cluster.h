@@ -83,6 +83,7 @@ typedef struct {
 	int ncommit;
 	/* standby: age of the newest heartbeat it replayed, by pgvigil's clock; -1 unknown */
 	int64_t heartbeat_age_ms;
+	int64_t promoted_at_ms;  /* when pgvigil promoted it (0: never): older probes are stale */
 	/* when lock waits over the threshold were first seen; 0 none */
 	int64_t locked_since_ms;
 } PvNodeView;

@@ -480,6 +480,7 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 		v->nodes[old].failed = true;
 	v->nodes[winner].failed = false;
 	v->nodes[winner].obs.in_recovery = false; /* checked by the promotion itself */
+	v->nodes[winner].promoted_at_ms = pv_clock_mono_ms();
 	v->nodes[winner].obs.receiver_streaming = false;
 	v->primary = winner;
 

@@ -368,6 +368,7 @@ void pv_switchover_ctl(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	v->primary = t;
 	v->nodes[t].obs.in_recovery = false;
 	v->nodes[t].obs.receiver_streaming = false;
+	v->nodes[t].promoted_at_ms = pv_clock_mono_ms();
 	if (cfg->pgbouncer.enabled && pv_act_endpoint_switch(&s.ctx, t, &err) != PV_OK)
 		d->problems++;
 	else if (paused)

@@ -235,6 +235,9 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 			 * acknowledged: remember it while synchronous replication stays configured */
 			if (fresh.sync_configured && !fresh.sync_standbys[0] && o->sync_configured)
 				snprintf(fresh.sync_standbys, sizeof fresh.sync_standbys, "%s", o->sync_standbys);
+			/* a probe that began before we promoted the node saw it still in recovery */
+			if (fresh.in_recovery && nv->promoted_at_ms && pn->started_ms < nv->promoted_at_ms)
+				fresh.in_recovery = false;
 			*o = fresh;
 			nv->consecutive_failures = 0;
 			nv->heartbeat_age_ms = o->in_recovery ? heartbeat_age(p, o->heartbeat_seq, now_ms) : 0;
@@ -249,6 +252,12 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 		o->result = pv_probe_classify_failure(msg, state, pv_pgconn_timed_out(pn->conn));
 		o->refused_saturated = pv_probe_is_saturation(msg, state);
 		snprintf(o->reason, sizeof o->reason, "%s", msg);
+		/* a node we cannot read from tells nothing about its write path: the wedge clock
+		 * starts again only from a failed write while reads succeed */
+		nv->write = PV_WRITE_NONE;
+		nv->write_failing_since_ms = 0;
+		nv->write_timed_out = false;
+		nv->write_blocked_by_lock = false;
 		if (o->result == PV_PROBE_DOWN) {
 			if (nv->consecutive_failures++ == 0)
 				nv->down_since_ms = now_ms;
@@ -290,6 +299,10 @@ static void finish_write(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, PvCl
 		PGresult *r;
 		while ((r = pv_pgconn_take_result(pn->hb)) != NULL)
 			PQclear(r);
+	} else if (nv->obs.result != PV_PROBE_UP) {
+		/* the status probe failed too: an unreachable node, not a wedged one */
+		nv->write = PV_WRITE_NONE;
+		nv->write_failing_since_ms = 0;
 	} else {
 		const char *state = pv_pgconn_sqlstate(pn->hb);
 		if (nv->write != PV_WRITE_FAILED || !nv->write_failing_since_ms)
