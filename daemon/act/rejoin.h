@@ -9,10 +9,11 @@
  *               still runs is SIGKILLed); "not running" is fine.  A stale postmaster.pid (a
  *               crash) is left to PostgreSQL, or removed when its pid is not this data
  *               directory's postmaster.  Then pg_controldata (state, timeline, wal_log_hints,
- *               checksums) and a copy of the node's own *.conf files into a temporary
- *               directory on its host: pg_rewind and pg_basebackup copy the source's
- *               postgresql.conf, postgresql.auto.conf, pg_hba.conf (its port, its
- *               primary_conninfo and primary_slot_name)
+ *               checksums) and a copy of the node's own *.conf files in ~/.pgvigil-rejoin/KEY
+ *               on its host: pg_rewind and pg_basebackup copy the source's postgresql.conf,
+ *               postgresql.auto.conf, pg_hba.conf (its port, its primary_conninfo and
+ *               primary_slot_name).  The copy is marked before pg_rewind or pg_basebackup
+ *               begins; a marked copy, left by an interrupted rejoin, is used again as it is
  *   checkpoint  CHECKPOINT on the primary, so its control file shows the new timeline
  *   rewind      pg_rewind --target-pgdata --source-server -R (crash recovery included);
  *               skipped when pg_controldata shows neither wal_log_hints nor checksums.  A
@@ -106,6 +107,9 @@ bool pv_rejoin_rewind_possible(const PvControlData *cd, char *why, size_t size);
 bool pv_rejoin_rewind_fallback(const char *output);
 /* "PGDATA.pgvigil-old-YYYYMMDDTHHMMSSZ" (trailing slashes of pgdata dropped). */
 void pv_rejoin_aside_path(const char *pgdata, int64_t wall_us, char *out, size_t size);
+/* The name of a data directory's saved configuration: pgdata with every character but
+ * [A-Za-z0-9._-] as '_' ("/var/lib/pg/main" -> "_var_lib_pg_main"). */
+void pv_rejoin_conf_key(const char *pgdata, char *out, size_t size);
 /* The last n lines of text on one line (newlines and tabs as spaces), for an error message. */
 void pv_rejoin_tail(const char *text, int n, char *out, size_t size);
 

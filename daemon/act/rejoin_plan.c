@@ -245,6 +245,16 @@ void pv_rejoin_aside_path(const char *pgdata, int64_t wall_us, char *out, size_t
 	snprintf(out, size, "%.*s.pgvigil-old-%s", (int)n, pgdata, compact);
 }
 
+void pv_rejoin_conf_key(const char *pgdata, char *out, size_t size)
+{
+	size_t o = 0;
+	for (const char *c = pgdata; *c && o + 1 < size; c++)
+		out[o++] =
+		    (isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-') ? *c : '_';
+	if (size)
+		out[o] = '\0';
+}
+
 void pv_rejoin_tail(const char *text, int lines, char *out, size_t size)
 {
 	const char *s = text ? text : "";
@@ -266,10 +276,11 @@ void pv_rejoin_tail(const char *text, int lines, char *out, size_t size)
 
 void pv_rejoin_plan(const PvRejoinPlanIn *in, PvBuf *b)
 {
-	pv_buf_printf(b,
-	              "stop: pg_ctl stop -D %s -m fast, then -m immediate (not running is fine); "
-	              "pg_controldata; save %s/*.conf on the node's host (%s)\n",
-	              in->pgdata, in->pgdata, in->where);
+	pv_buf_printf(
+	    b,
+	    "stop: pg_ctl stop -D %s -m fast, then -m immediate (not running is fine); "
+	    "pg_controldata; save %s/*.conf in ~/.pgvigil-rejoin on the node's host (%s)\n",
+	    in->pgdata, in->pgdata, in->where);
 	pv_buf_printf(b, "checkpoint: CHECKPOINT on the primary %s\n", in->primary);
 	pv_buf_printf(b, "rewind: pg_rewind --target-pgdata=%s --source-server=\"%s\" -R\n",
 	              in->pgdata, in->source);

@@ -155,7 +155,7 @@ RjResult pv_rj_do_configure(Rj *x, int64_t now)
 		case 7: {
 			pv_rj_note(x, "primary_conninfo points at %s (%s port %d)", x->primary,
 			           x->primary_host, x->primary_port);
-			if (!strstr(x->saved, "/pgvigil-rejoin-conf.")) {
+			if (!strstr(x->saved, "/.pgvigil-rejoin/")) {
 				x->saved[0] = '\0';
 				return RJ_DONE;
 			}

@@ -15,16 +15,26 @@
 #include "act/nodectl.h"
 #include "act/rejoin_int.h"
 
-/* Saves the node's *.conf files into a new temporary directory on its host; says where, and
- * whether a base backup could go in their place ($1 PGDATA, $2 its parent). */
+/*
+ * Saves the node's *.conf files into ~/.pgvigil-rejoin/KEY on its host (the owner's home: no
+ * other user can plant anything there) and says where, and whether a base backup could go in
+ * the data directory's place ($1 PGDATA, $2 its parent, $3 KEY).  A copy marked .overwritten
+ * is kept as it is: an interrupted rejoin left it after pg_rewind or pg_basebackup began, so
+ * the files in PGDATA may be the primary's.
+ */
 static const char SAVE[] =
-    "d=$1; p=$2\n"
-    "t=$(mktemp -d \"${TMPDIR:-/tmp}/pgvigil-rejoin-conf.XXXXXX\") || exit 1\n"
-    "for f in \"$d\"/*.conf; do [ -f \"$f\" ] || continue; cp -p \"$f\" \"$t/\" || exit 1; done\n"
+    "d=$1; p=$2; b=\"${HOME:-/nonexistent}/.pgvigil-rejoin\"; t=\"$b/$3\"\n"
+    "mkdir -p \"$b\" && chmod 700 \"$b\" || exit 1\n"
+    "if [ -f \"$t/.overwritten\" ]; then echo reused=1; else\n"
+    "  rm -rf \"$t\" && mkdir -m 700 \"$t\" || exit 1\n"
+    "  for f in \"$d\"/*.conf; do [ -f \"$f\" ] || continue; cp -p \"$f\" \"$t/\" || exit 1; done\n"
+    "fi\n"
     "echo \"saved=$t\"\n"
     "if [ -w \"$p\" ]; then echo parent_writable=1; else echo parent_writable=0; fi\n"
     "if [ -n \"$(ls -A \"$d/pg_tblspc\" 2>/dev/null)\" ]; then echo tablespaces=1; "
     "else echo tablespaces=0; fi\n";
+/* Marks the saved copy ($1) as the only good one, then runs the rest. */
+static const char MARK[] = "touch \"$1/.overwritten\" || exit 1; shift; exec \"$@\"";
 
 static const char *const *pwenv(const Rj *x)
 {
@@ -239,13 +249,15 @@ static RjResult do_stop(Rj *x, int64_t now)
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				pv_rj_note(x, "pg_controldata failed: %s", t);
 			}
-			char parent[4096];
+			char parent[4096], key[512];
 			parent_of(x->pgdata, parent, sizeof parent);
+			pv_rejoin_conf_key(x->pgdata, key, sizeof key);
 			const char *av[] = {"sh",      "-c",   SAVE, "pgvigil-rejoin",
-			                    x->pgdata, parent, NULL};
-			if (!pv_rj_run(x, now,
-			               "save the node's *.conf files to a temporary directory", av,
-			               NULL, 60000))
+			                    x->pgdata, parent, key,  NULL};
+			if (!pv_rj_run(
+			        x, now,
+			        "save the node's *.conf files in ~/.pgvigil-rejoin on its host", av,
+			        NULL, 60000))
 				return RJ_FAIL;
 			x->sub = 6;
 			return RJ_WAIT;
@@ -260,6 +272,12 @@ static RjResult do_stop(Rj *x, int64_t now)
 				return pv_rj_fail(
 				    x, "could not save the node's configuration files: %s", t);
 			}
+			if (kv(o, "reused", v, sizeof v))
+				pv_rj_note(
+				    x,
+				    "the configuration files an interrupted rejoin saved in %s are "
+				    "used (those in the data directory may be the primary's)",
+				    x->saved);
 			x->parent_writable = kv(o, "parent_writable", v, sizeof v) && v[0] == '1';
 			x->tablespaces = kv(o, "tablespaces", v, sizeof v) && v[0] == '1';
 			pv_rj_fact_str(x, "saved_conf", x->saved);
@@ -302,7 +320,8 @@ static RjResult do_rewind(Rj *x, int64_t now)
 		pv_rj_prog(x, "pg_rewind", prog, sizeof prog);
 		char *target = pv_xasprintf("--target-pgdata=%s", x->pgdata);
 		char *source = pv_xasprintf("--source-server=%s", x->source);
-		const char *av[] = {"env", "LC_ALL=C", prog, target, source, "-R", NULL};
+		const char *av[] = {"sh",       "-c", MARK,   "pgvigil-rejoin", x->saved, "env",
+		                    "LC_ALL=C", prog, target, source,           "-R",     NULL};
 		snprintf(label, sizeof label,
 		         "pg_rewind --target-pgdata=%s --source-server=\"%s\" -R", x->pgdata,
 		         x->source);
@@ -357,8 +376,11 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 			                  "pg_basebackup would write over; rebuild it by hand "
 			                  "(nothing moved)",
 			                  x->pgdata);
-		const char *av[] = {"mv", "-T", x->pgdata, x->aside, NULL};
-		if (!pv_rj_run(x, now, NULL, av, NULL, 300000))
+		const char *av[] = {"sh", "-c", MARK,      "pgvigil-rejoin", x->saved,
+		                    "mv", "-T", x->pgdata, x->aside,         NULL};
+		char label[256];
+		snprintf(label, sizeof label, "mv -T %.120s %.120s", x->pgdata, x->aside);
+		if (!pv_rj_run(x, now, label, av, NULL, 300000))
 			return RJ_FAIL;
 		x->sub = 1;
 		return RJ_WAIT;

@@ -7,7 +7,9 @@
 #      file "in production"): pg_rewind, crash recovery included;
 #   2. its WAL since the fork is gone (segments switched and removed): pg_rewind fails and the
 #      rejoin falls back to a base backup, the old data directory moved aside and kept;
-#   3. it ran with wal_log_hints = off: pg_rewind is skipped, base backup at once.
+#   3. it ran with wal_log_hints = off: pg_rewind is skipped, base backup at once; and an
+#      earlier rejoin was interrupted after pg_rewind began (its saved copy of the node's
+#      configuration files is used, not the primary's in the data directory).
 # Every time: the node is in recovery, streams from the new primary, has its own port and
 # application_name, a write on the new primary reaches it, the journal tells each step, and
 # a former primary is a failover candidate again (round 2's winner may be round 1's node).
@@ -106,6 +108,8 @@ rejoin_ok() {
 t_cluster
 SIDE_PORT=$((CL_BASE + 5))
 _cl_port_free "$SIDE_PORT" || t_bail "port $SIDE_PORT is in use"
+PG_HOME=$(getent passwd postgres | cut -d: -f6)
+_saved() { echo "$PG_HOME/.pgvigil-rejoin/${1//[^A-Za-z0-9._-]/_}"; }
 cluster_psql n0 "CREATE TABLE t (x int); INSERT INTO t VALUES (42)" >/dev/null || t_bail "cannot write on n0"
 { cluster_wait_replayed n1 && cluster_wait_replayed n2; } || t_bail "standbys did not replay"
 t_daemon_start
@@ -155,6 +159,7 @@ rejoin_ok n0 rewind 661
 check "round 1: journal: the stop step saw the crash" \
 	grep -q '"event":"rejoin-step","phase":"end","node":"n0".*"cluster_state":"in production"' "$CL_DIR/journal.jsonl"
 REWIND_MS=$(_step_ms rewind)
+check_not "round 1: the saved configuration files are gone" test -e "$(_saved "$CL_DIR/n0")"
 out=$(pgvigil rejoin "$WINNER" --reason test 2>&1)
 check_eq "round 1: rejoin of the new primary $WINNER: exit 1" 1 "$?"
 
@@ -184,7 +189,16 @@ victim=$WINNER
 fail_over "$victim"
 _side "$victim" "-c wal_log_hints=off" "INSERT INTO t VALUES (663)" >/dev/null || t_bail "cannot start $victim on the side port"
 _side_stop "$victim" || t_bail "cannot stop the side $victim"
+# as if an earlier rejoin had been interrupted once pg_rewind began: its marked copy of the
+# node's own files, and the primary's postgresql.conf (another port) in the data directory
+saved=$(_saved "$CL_DIR/$victim")
+_cl_pg mkdir -p -m 700 "$saved"
+_cl_pg sh -c "cp -p '$CL_DIR/$victim'/*.conf '$saved/' && touch '$saved/.overwritten'"
+_cl_pg cp "$CL_DIR/$WINNER/postgresql.conf" "$CL_DIR/$victim/postgresql.conf"
 rejoin_ok "$victim" basebackup 663
+check "round 3: the files an interrupted rejoin saved were used" \
+	grep -q "\"event\":\"rejoin-step\",\"phase\":\"end\",\"node\":\"$victim\".*configuration files an interrupted rejoin saved" "$CL_DIR/journal.jsonl"
+check_not "round 3: and removed once used" test -e "$saved"
 check "round 3: the rewind step was skipped (no wal_log_hints, no checksums)" \
 	grep -q "\"event\":\"rejoin-step\",\"phase\":\"event\",\"node\":\"$victim\",\"outcome\":\"skipped\".*\"step\":\"rewind\"" "$CL_DIR/journal.jsonl"
 

@@ -205,6 +205,18 @@ static void test_aside_path(void **state)
 	assert_string_equal(out, "/data.pgvigil-old-20261125T185437Z");
 }
 
+static void test_conf_key(void **state)
+{
+	(void)state;
+	char out[64];
+	pv_rejoin_conf_key("/var/lib/postgresql/15/main", out, sizeof out);
+	assert_string_equal(out, "_var_lib_postgresql_15_main");
+	pv_rejoin_conf_key("/tmp/pgvigil-t_rejoin.X1/n0 x'$", out, sizeof out);
+	assert_string_equal(out, "_tmp_pgvigil-t_rejoin.X1_n0_x__");
+	pv_rejoin_conf_key("/abcdef", out, 4);
+	assert_string_equal(out, "_ab");
+}
+
 static void test_tail(void **state)
 {
 	(void)state;
@@ -384,12 +396,19 @@ static void test_cloexec_all(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_step_names),  cmocka_unit_test(test_conf_get),
-	    cmocka_unit_test(test_conf_quote),  cmocka_unit_test(test_autoconf_rewrite),
-	    cmocka_unit_test(test_controldata), cmocka_unit_test(test_rewind_fallback),
-	    cmocka_unit_test(test_aside_path),  cmocka_unit_test(test_tail),
-	    cmocka_unit_test(test_plan),        cmocka_unit_test(test_primary_conninfo),
-	    cmocka_unit_test(test_cmd_local),   cmocka_unit_test(test_cloexec_all),
+	    cmocka_unit_test(test_step_names),
+	    cmocka_unit_test(test_conf_get),
+	    cmocka_unit_test(test_conf_quote),
+	    cmocka_unit_test(test_autoconf_rewrite),
+	    cmocka_unit_test(test_controldata),
+	    cmocka_unit_test(test_rewind_fallback),
+	    cmocka_unit_test(test_aside_path),
+	    cmocka_unit_test(test_conf_key),
+	    cmocka_unit_test(test_tail),
+	    cmocka_unit_test(test_plan),
+	    cmocka_unit_test(test_primary_conninfo),
+	    cmocka_unit_test(test_cmd_local),
+	    cmocka_unit_test(test_cloexec_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
