@@ -101,6 +101,8 @@ check_not "no password in the journal, the logs, n0's configuration or the CLI o
 	_leaks s3cret "$CL_DIR/journal.jsonl" "$CL_DIR/pgvigild.log" "$CL_DIR/pgvigild.stderr" \
 	"$CL_DIR/n0/postgresql.auto.conf" <<<"$out$dry"
 check_eq "no temporary file left on the host" "$files_before" "$(_remote_files)"
+saved=$(getent passwd postgres | cut -d: -f6)/.pgvigil-rejoin/${CL_DIR//[^A-Za-z0-9._-]/_}_n0
+check_not "the saved configuration files are gone" test -e "$saved"
 
 check "pgvigild still running" t_daemon_alive
 rc=0
