@@ -291,13 +291,9 @@ void pv_rj_job_clear(Rj *x)
 	free(x->source);
 	pv_rj_wipe_free(x->autoconf);
 	pv_rj_wipe_free(x->tmpl);
-	if (x->source_pw)
-		memset(x->source_pw, 0, strlen(x->source_pw));
-	free(x->source_pw);
+	pv_rj_wipe_free(x->source_pw);
 	memset(x->pwenv, 0, sizeof x->pwenv);
-	if (x->pconninfo)
-		memset(x->pconninfo, 0, strlen(x->pconninfo));
-	free(x->pconninfo);
+	pv_rj_wipe_free(x->pconninfo);
 	pv_buf_free(&x->steps);
 	pv_buf_free(&x->notes);
 	PvDaemon *d = x->d;
@@ -331,8 +327,7 @@ static void finish(Rj *x, bool ok, int64_t now)
 		}
 	}
 	int64_t ms = now - x->start_ms;
-	bool aside = strcmp(x->method, "basebackup") == 0 ||
-	             (!ok && x->step == PV_REJOIN_BASEBACKUP && x->aside[0] && x->moved);
+	bool aside = x->moved && x->aside[0];
 	PvBuf b = {0};
 	PvJson j;
 	PvError err;
@@ -407,12 +402,16 @@ static bool enter(Rj *x, PvRejoinStep step, int64_t now)
 		return false;
 	}
 	char why[256];
+	if (step == PV_REJOIN_REWIND && x->no_pgdata) {
+		step_skip(x, step, "there is no data directory to rewind");
+		return enter(x, PV_REJOIN_BASEBACKUP, now);
+	}
 	if (step == PV_REJOIN_REWIND && x->have_cd &&
 	    !pv_rejoin_rewind_possible(&x->cd, why, sizeof why)) {
 		step_skip(x, step, why);
 		return enter(x, PV_REJOIN_BASEBACKUP, now);
 	}
-	if (step == PV_REJOIN_BASEBACKUP)
+	if (step == PV_REJOIN_BASEBACKUP && !x->no_pgdata)
 		pv_rejoin_aside_path(x->pgdata, pv_clock_wall_us(), x->aside, sizeof x->aside);
 	if (!step_begin(x, now)) {
 		finish(x, false, now);

@@ -16,8 +16,9 @@
  *               begins; a marked copy, left by an interrupted rejoin, is used again as it is
  *   checkpoint  CHECKPOINT on the primary, so its control file shows the new timeline
  *   rewind      pg_rewind --target-pgdata --source-server -R (crash recovery included);
- *               skipped when pg_controldata shows neither wal_log_hints nor checksums.  A
- *               failure that is not a connection problem falls back to:
+ *               skipped when pg_controldata shows neither wal_log_hints nor checksums, or
+ *               when there is no data directory.  A failure that is not a connection
+ *               problem falls back to:
  *   basebackup  the data directory moved aside to PGDATA.pgvigil-old-<UTC time> (never
  *               deleted), then pg_basebackup -X stream -c fast -R into PGDATA
  *   configure   the saved *.conf files back; standby.signal; postgresql.auto.conf rewritten:

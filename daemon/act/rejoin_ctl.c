@@ -45,20 +45,15 @@ static PvStatus setup(Rj *x, PvDaemon *d, const char *node, PvError *err)
 	int p = d->view.primary;
 	if (p < 0)
 		return pv_error_set(err, PV_ERR_STATE,
-		                    "no primary is known: there is nothing to rejoin "
-		                    "%s to",
-		                    node);
+		                    "no primary is known: there is nothing to rejoin %s to", node);
 	const PvNodeView *pv = &d->view.nodes[p];
 	if (p == n || strcmp(pv->name, node) == 0)
 		return pv_error_set(err, PV_ERR_REFUSED,
-		                    "%s is the current primary: refusing to rejoin "
-		                    "it",
-		                    node);
+		                    "%s is the current primary: refusing to rejoin it", node);
 	if (!nc->pgdata || !*nc->pgdata)
 		return pv_error_set(err, PV_ERR_CONFIG,
-		                    "%s has no pgdata configured "
-		                    "(cluster.nodes.pgdata): pgvigil cannot act on "
-		                    "its data directory",
+		                    "%s has no pgdata configured (cluster.nodes.pgdata): pgvigil "
+		                    "cannot act on its data directory",
 		                    node);
 	if (d->incident[0])
 		return pv_error_set(err, PV_ERR_BUSY,
@@ -66,8 +61,7 @@ static PvStatus setup(Rj *x, PvDaemon *d, const char *node, PvError *err)
 		                    node);
 	if (pv->obs.result != PV_PROBE_UP || pv->obs.in_recovery)
 		return pv_error_set(err, PV_ERR_STATE,
-		                    "the primary %s does not answer as a primary "
-		                    "right now",
+		                    "the primary %s does not answer as a primary right now",
 		                    pv->name);
 	int pi = pv_config_node_index(cfg, pv->name);
 	if (pi < 0)
@@ -81,8 +75,7 @@ static PvStatus setup(Rj *x, PvDaemon *d, const char *node, PvError *err)
 	x->pg_bin = pv_xstrdup(nc->pg_bin ? nc->pg_bin : "");
 	x->node_ci = pv_xstrdup(nc->conninfo);
 	x->primary_ci = pv_xstrdup(pc->conninfo);
-	x->backup_timeout_ms =
-	    cfg->backup_timeout_s > 2000000 ? 2000000000 : cfg->backup_timeout_s * 1000;
+	x->backup_timeout_ms = cfg->backup_timeout_s * 1000; /* at most 604800 s: fits an int */
 	PvStatus st = pv_pg_conninfo_target(pc->conninfo, x->primary_host, sizeof x->primary_host,
 	                                    &x->primary_port, err);
 	if (st != PV_OK)
@@ -122,12 +115,32 @@ static PvStatus setup(Rj *x, PvDaemon *d, const char *node, PvError *err)
 		snprintf(x->where, sizeof x->where, "ssh %s@%s", nc->ssh.user,
 		         pv_ssh_name(x->host.ssh));
 	} else {
+		/* the data directory's owner runs the commands; when it is gone (a base backup
+		 * that failed removes its copy), the owner of the directory that held it */
 		struct stat sb;
-		if (stat(nc->pgdata, &sb) != 0)
-			return pv_error_set(err, PV_ERR_IO,
-			                    "%s: %s (node %s has no ssh group, so its "
-			                    "data directory must be on this host)",
-			                    nc->pgdata, strerror(errno), node);
+		if (stat(nc->pgdata, &sb) != 0) {
+			int e = errno;
+			char parent[4096];
+			snprintf(parent, sizeof parent, "%s", nc->pgdata);
+			char *slash = strrchr(parent, '/');
+			while (slash && slash > parent && slash[1] == '\0') {
+				*slash = '\0';
+				slash = strrchr(parent, '/');
+			}
+			if (slash)
+				*(slash == parent ? slash + 1 : slash) = '\0';
+			if (e != ENOENT || !slash || stat(parent, &sb) != 0)
+				return pv_error_set(err, PV_ERR_IO,
+				                    "%s: %s (node %s has no ssh group, so its data "
+				                    "directory must be on this host)",
+				                    nc->pgdata, strerror(e), node);
+			if (sb.st_uid == 0)
+				return pv_error_set(
+				    err, PV_ERR_STATE,
+				    "%s does not exist and %s belongs to root: create the "
+				    "data directory, owned by the PostgreSQL user",
+				    nc->pgdata, parent);
+		}
 		x->host.uid = sb.st_uid;
 		x->host.gid = sb.st_gid;
 		x->host.drop = geteuid() == 0 && sb.st_uid != 0;

@@ -136,6 +136,7 @@ typedef struct {
 	/* what the steps found */
 	PvControlData cd;
 	bool have_cd, parent_writable, tablespaces;
+	bool no_pgdata; /* the data directory does not exist: a fresh base backup */
 	char saved[512];
 	char aside[4096];
 	bool moved; /* the data directory was moved to aside */

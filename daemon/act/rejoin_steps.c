@@ -159,9 +159,15 @@ static RjResult do_stop(Rj *x, int64_t now)
 				x->sub = 4;
 				continue;
 			}
-			if (e == 4)
-				return pv_rj_fail(x, "no data directory at %s (pg_ctl status: %s)",
-				                  x->pgdata, t);
+			if (e == 4) {
+				/* gone (a base backup that failed removes its copy): a fresh one */
+				x->no_pgdata = true;
+				pv_rj_note(
+				    x, "no data directory at %s (%s): it gets a fresh base backup",
+				    x->pgdata, t);
+				x->sub = 6;
+				continue;
+			}
 			if (e != 0) {
 				pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
 				return pv_rj_fail(x, "pg_ctl status: %s: %s", how, t);
@@ -249,6 +255,10 @@ static RjResult do_stop(Rj *x, int64_t now)
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				pv_rj_note(x, "pg_controldata failed: %s", t);
 			}
+			x->sub = 6;
+			continue;
+		}
+		case 6: {
 			char parent[4096], key[512];
 			parent_of(x->pgdata, parent, sizeof parent);
 			pv_rejoin_conf_key(x->pgdata, key, sizeof key);
@@ -259,7 +269,7 @@ static RjResult do_stop(Rj *x, int64_t now)
 			        "save the node's *.conf files in ~/.pgvigil-rejoin on its host", av,
 			        NULL, 60000))
 				return RJ_FAIL;
-			x->sub = 6;
+			x->sub = 7;
 			return RJ_WAIT;
 		}
 		default: {
@@ -360,61 +370,80 @@ static RjResult do_rewind(Rj *x, int64_t now)
 
 static RjResult do_basebackup(Rj *x, int64_t now)
 {
-	char t[400], how[192], parent[4096];
-	switch (x->sub) {
-	case 0: {
-		parent_of(x->pgdata, parent, sizeof parent);
-		if (!x->parent_writable)
-			return pv_rj_fail(
-			    x,
-			    "no base backup: %s is not writable by the data directory's "
-			    "owner, so %s cannot be moved aside (nothing moved)",
-			    parent, x->pgdata);
-		if (x->tablespaces)
-			return pv_rj_fail(x,
-			                  "no base backup: %s has tablespaces (pg_tblspc), which "
-			                  "pg_basebackup would write over; rebuild it by hand "
-			                  "(nothing moved)",
-			                  x->pgdata);
-		const char *av[] = {"sh", "-c", MARK,      "pgvigil-rejoin", x->saved,
-		                    "mv", "-T", x->pgdata, x->aside,         NULL};
-		char label[256];
-		snprintf(label, sizeof label, "mv -T %.120s %.120s", x->pgdata, x->aside);
-		if (!pv_rj_run(x, now, label, av, NULL, 300000))
-			return RJ_FAIL;
-		x->sub = 1;
-		return RJ_WAIT;
-	}
-	case 1: {
-		if (!pv_rejoin_cmd_ok(x->cmd)) {
-			pv_rj_cmd_tail(x->cmd, t, sizeof t);
-			return pv_rj_fail(x, "could not move %s aside: %s", x->pgdata, t);
+	char t[400], how[192], parent[4096], label[256];
+	for (;;) {
+		switch (x->sub) {
+		case 0: {
+			parent_of(x->pgdata, parent, sizeof parent);
+			if (!x->parent_writable)
+				return pv_rj_fail(
+				    x,
+				    "no base backup: %s is not writable by the data "
+				    "directory's owner, so %s cannot be moved aside or made "
+				    "again (nothing moved)",
+				    parent, x->pgdata);
+			if (x->tablespaces)
+				return pv_rj_fail(
+				    x,
+				    "no base backup: %s has tablespaces (pg_tblspc), which "
+				    "pg_basebackup would write over; rebuild it by hand "
+				    "(nothing moved)",
+				    x->pgdata);
+			if (x->no_pgdata) {
+				pv_rj_note(x, "a fresh copy of %s", x->primary);
+				x->sub = 2;
+				continue;
+			}
+			const char *av[] = {"sh", "-c", MARK,      "pgvigil-rejoin", x->saved,
+			                    "mv", "-T", x->pgdata, x->aside,         NULL};
+			snprintf(label, sizeof label, "mv -T %.120s %.120s", x->pgdata, x->aside);
+			if (!pv_rj_run(x, now, label, av, NULL, 300000))
+				return RJ_FAIL;
+			x->sub = 1;
+			return RJ_WAIT;
 		}
-		x->moved = true;
-		pv_rj_note(x, "the old data directory is kept at %s", x->aside);
-		pv_rj_fact_str(x, "moved_aside_to", x->aside);
-		char prog[4096], label[256];
-		pv_rj_prog(x, "pg_basebackup", prog, sizeof prog);
-		const char *av[] = {"env", "LC_ALL=C", prog, "-D",   x->pgdata, "-d", x->source,
-		                    "-X",  "stream",   "-c", "fast", "-R",      "-w", NULL};
-		snprintf(label, sizeof label,
-		         "pg_basebackup -D %s -d \"%s\" -X stream -c fast -R -w", x->pgdata,
-		         x->source);
-		if (!pv_rj_run(x, now, label, av, pwenv(x), x->backup_timeout_ms))
-			return RJ_FAIL;
-		x->sub = 2;
-		return RJ_WAIT;
-	}
-	default:
-		if (!pv_rejoin_cmd_ok(x->cmd)) {
-			pv_rj_cmd_tail(x->cmd, t, sizeof t);
-			pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
-			return pv_rj_fail(x,
-			                  "pg_basebackup: %s: %s (the old data directory is at %s)",
-			                  how, t, x->aside);
+		case 1:
+			if (!pv_rejoin_cmd_ok(x->cmd)) {
+				pv_rj_cmd_tail(x->cmd, t, sizeof t);
+				return pv_rj_fail(x, "could not move %s aside: %s", x->pgdata, t);
+			}
+			x->moved = true;
+			pv_rj_note(x, "the old data directory is kept at %s", x->aside);
+			pv_rj_fact_str(x, "moved_aside_to", x->aside);
+			x->sub = 2;
+			continue;
+		case 2: {
+			char prog[4096];
+			pv_rj_prog(x, "pg_basebackup", prog, sizeof prog);
+			const char *av[] = {"sh",     "-c",      MARK,       "pgvigil-rejoin",
+			                    x->saved, "env",     "LC_ALL=C", prog,
+			                    "-D",     x->pgdata, "-d",       x->source,
+			                    "-X",     "stream",  "-c",       "fast",
+			                    "-R",     "-w",      NULL};
+			snprintf(label, sizeof label,
+			         "pg_basebackup -D %s -d \"%s\" -X stream -c fast -R -w", x->pgdata,
+			         x->source);
+			if (!pv_rj_run(x, now, label, av, pwenv(x), x->backup_timeout_ms))
+				return RJ_FAIL;
+			x->sub = 3;
+			return RJ_WAIT;
 		}
-		snprintf(x->method, sizeof x->method, "basebackup");
-		return RJ_DONE;
+		default:
+			if (!pv_rejoin_cmd_ok(x->cmd)) {
+				pv_rj_cmd_tail(x->cmd, t, sizeof t);
+				pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
+				if (x->moved)
+					return pv_rj_fail(
+					    x,
+					    "pg_basebackup: %s: %s (the old data directory is "
+					    "at %s; run the rejoin again once the cause is "
+					    "fixed)",
+					    how, t, x->aside);
+				return pv_rj_fail(x, "pg_basebackup: %s: %s", how, t);
+			}
+			snprintf(x->method, sizeof x->method, "basebackup");
+			return RJ_DONE;
+		}
 	}
 }
 
@@ -439,7 +468,7 @@ void pv_rj_begin_detail(Rj *x, PvRejoinStep step, PvJson *j)
 		break;
 	case PV_REJOIN_BASEBACKUP:
 		pv_json_str(j, "source", x->source);
-		pv_json_str(j, "move_aside_to", x->aside);
+		pv_json_str(j, "move_aside_to", x->aside[0] ? x->aside : NULL);
 		break;
 	case PV_REJOIN_START:
 		log = pv_xasprintf("%s/%s", x->pgdata, PV_REJOIN_START_LOG);

@@ -15,7 +15,8 @@
 # a former primary is a failover candidate again (round 2's winner may be round 1's node).
 # Refusals first (the current primary, an unknown node, no --reason, while nothing changes)
 # and --dry-run (prints the plan, changes nothing); last, pgvigild stopped while a rejoin waits
-# in its verify step.  Prints the rewind and base backup times.
+# in its verify step, and a node whose data directory is gone (a fresh base backup with its
+# saved configuration files).  Prints the rewind and base backup times.
 source "$(dirname "$0")/../lib.sh"
 
 SIDE_PORT=
@@ -236,6 +237,17 @@ t_daemon_start
 # (t_daemon_start is satisfied by the first daemon's records: wait for this one's)
 check_wait "round 4: pgvigild starts again" 30 journal_find "$from" '"event":"daemon-start"'
 check_wait "round 4: the restarted pgvigild reports $WINNER as primary" 30 _status_primary "$WINNER"
+
+# --- round 5: the data directory is gone (a base backup that failed removes its copy) --------
+ROUND=5
+cluster_stop "$node" || t_bail "cannot stop $node"
+saved=$(_saved "$CL_DIR/$node")
+_cl_pg mkdir -p -m 700 "$saved"
+_cl_pg sh -c "cp -p '$CL_DIR/$node'/*.conf '$saved/' && touch '$saved/.overwritten'"
+mv "$CL_DIR/$node" "$CL_DIR/$node.gone"
+rejoin_ok "$node" basebackup 665
+check "round 5: the rewind step was skipped: no data directory" \
+	grep -q "\"event\":\"rejoin-step\",\"phase\":\"event\",\"node\":\"$node\",\"outcome\":\"skipped\".*no data directory to rewind" "$CL_DIR/journal.jsonl"
 
 note "figures: pg_rewind step ${REWIND_MS:-?} ms (round 1), pg_basebackup step ${BASEBACKUP_MS:-?} ms (round 2; tiny test database)"
 check "pgvigild still running" t_daemon_alive
