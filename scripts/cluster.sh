@@ -13,7 +13,7 @@
 #   journal.jsonl pgvigil.sock pgvigild.pid pgvigild.log pgvigild.stderr   (pgvigild's files)
 #   cluster.env             the ports, so later commands need only the directory
 #
-# Ports: base B = PGVIGIL_TEST_PORT_BASE (default 54300): n0 B, n1 B+1, n2 B+2, PgBouncer B+3.
+# Ports: base B = PGVIGIL_TEST_PORT_BASE (default 25300): n0 B, n1 B+1, n2 B+2, PgBouncer B+3.
 # Everything listens on 127.0.0.1 only.  Waits poll to a deadline; no fixed sleeps.
 #
 # As a command (run as root):
@@ -366,7 +366,7 @@ EOF
 # cluster_create [DIR]: creates, starts and checks a cluster; sets CL_DIR; prints nothing.
 # DIR must be absent or empty; without DIR a new /tmp/pgvigil-cluster.XXXXXX is made.
 cluster_create() {
-	local dir=${1:-} base=${PGVIGIL_TEST_PORT_BASE:-54300} t0 n p
+	local dir=${1:-} base=${PGVIGIL_TEST_PORT_BASE:-25300} t0 n p
 	t0=$(_cl_now_ms)
 	if [[ $EUID -ne 0 ]]; then
 		_cl_err "run as root (PostgreSQL and PgBouncer are started as the postgres user)"

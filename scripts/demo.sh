@@ -6,7 +6,7 @@
 # SIGKILLs the primary's postmaster and all its children, waits for pgvigild to close the
 # incident, then shows the new primary, the incident's timeline and what the writer saw.
 # Everything it started is stopped and removed on exit, Ctrl-C or failure.
-# Ports: PGVIGIL_TEST_PORT_BASE (default 54300) .. +3.
+# Ports: PGVIGIL_TEST_PORT_BASE (default 25300) .. +3.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -59,7 +59,7 @@ _nn_now_ms() {
 
 # Sets NN_N, NN_BRNS, NN_BRIDGE, NN_NET from PGVIGIL_TEST_PORT_BASE.
 _nn_init() {
-	local base=${PGVIGIL_TEST_PORT_BASE:-54300}
+	local base=${PGVIGIL_TEST_PORT_BASE:-25300}
 	NN_N=$(((base / 10) % 12800))
 	NN_BRNS=pgv${NN_N}_br
 	NN_BRIDGE=pgvbr${NN_N}

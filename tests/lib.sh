@@ -99,7 +99,7 @@ t_cluster() {
 	local d
 	d=$(mktemp -d "/tmp/pgvigil-$T_NAME.XXXXXX") || t_bail "mktemp failed"
 	T_CLUSTER=$d
-	cluster_create "$d" || t_bail "cluster create failed (base port ${PGVIGIL_TEST_PORT_BASE:-54300})"
+	cluster_create "$d" || t_bail "cluster create failed (base port ${PGVIGIL_TEST_PORT_BASE:-25300})"
 	note "cluster $CL_DIR created in ${CL_CREATE_MS} ms (base port $CL_BASE)"
 }
 
@@ -115,7 +115,10 @@ t_daemon_start() {
 	note "pgvigild running, pid $PGVIGILD_PID"
 }
 _t_daemon_up() {
-	_cl_alive "$PGVIGILD_PID" && { [[ -S $CL_DIR/pgvigil.sock ]] || journal_find 0 '"event":"daemon-start"'; }
+	# this daemon's own daemon-start record (a restarted daemon must not pass on its
+	# predecessor's), and its control socket
+	_cl_alive "$PGVIGILD_PID" && [[ -S $CL_DIR/pgvigil.sock ]] &&
+		grep -qE "\"event\":\"daemon-start\".*\"pid\":$PGVIGILD_PID[,}]" "$CL_DIR/journal.jsonl" 2>/dev/null
 }
 
 # t_daemon_alive: pgvigild started by t_daemon_start is still running.

@@ -9,13 +9,13 @@
 # Unit binaries run with CMOCKA_MESSAGE_OUTPUT=TAP; integration scripts print "ok - ..." and
 # "not ok - ...".  Every such line counts (a "# SKIP" one as skipped); a program that exits non-zero without a "not ok"
 # line (a crash, a bail-out) counts as one failure.  Integration script number i (from 0) gets
-# PGVIGIL_TEST_PORT_BASE = base + 10*i (base: PGVIGIL_TEST_PORT_BASE, default 54300), so no two
+# PGVIGIL_TEST_PORT_BASE = base + 10*i (base: PGVIGIL_TEST_PORT_BASE, default 25300), so no two
 # share a port.  Exit status 0 only if something ran and nothing failed.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
-BASE=${PGVIGIL_TEST_PORT_BASE:-54300}
+BASE=${PGVIGIL_TEST_PORT_BASE:-25300}
 TEST_TIMEOUT=${PGVIGIL_TEST_TIMEOUT:-300}
 PASSED=0
 FAILED=0

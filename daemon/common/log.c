@@ -29,7 +29,7 @@ PvStatus pv_log_open(const char *path, PvLogLevel level, PvError *err)
 {
 	FILE *fp = NULL;
 	if (path && *path) {
-		fp = fopen(path, "a");
+		fp = fopen(path, "ae");
 		if (!fp)
 			return pv_error_set(err, PV_ERR_IO, "%s: cannot open log: %s", path, strerror(errno));
 		setvbuf(fp, NULL, _IOLBF, 0);

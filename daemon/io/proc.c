@@ -37,7 +37,9 @@ static void set_cloexec_nonblock(int fd)
 PvStatus pv_proc_start(const PvProcSpec *spec, int64_t now_ms, PvProc **out, PvError *err)
 {
 	int po[2] = {-1, -1}, pe[2] = {-1, -1}, px[2] = {-1, -1};
-	if (pipe(po) != 0 || pipe(pe) != 0 || pipe2(px, O_CLOEXEC) != 0) {
+	/* close-on-exec everywhere: dup2() onto 0/1/2 clears it for the child's own stdio, and
+	 * nothing else of the daemon leaks into what it starts (a postmaster lives on) */
+	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 || pipe2(px, O_CLOEXEC) != 0) {
 		int e = errno;
 		for (int i = 0; i < 2; i++) {
 			if (po[i] >= 0)
@@ -58,7 +60,7 @@ PvStatus pv_proc_start(const PvProcSpec *spec, int64_t now_ms, PvProc **out, PvE
 		int code = 0;
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
-		int devnull = open("/dev/null", O_RDONLY);
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		signal(SIGPIPE, SIG_DFL);

@@ -326,6 +326,18 @@ static void incident_close(PvDaemon *d, const char *new_primary)
 	incident_close_as(d, new_primary, d->problems ? "failed" : "ok");
 }
 
+/* A node just promoted starts with a clean write path (its old heartbeat state, from before it
+ * was a primary or from an earlier life as one, says nothing about it now). */
+void pv_daemon_reset_write_state(PvNodeView *n)
+{
+	n->write = PV_WRITE_NONE;
+	n->write_failing_since_ms = 0;
+	n->write_timed_out = false;
+	n->write_blocked_by_lock = false;
+	n->write_error[0] = '\0';
+	n->ncommit = 0;
+}
+
 void pv_daemon_incident_open(PvDaemon *d, const char *trigger, const char *reason, const char *node)
 {
 	incident_open(d, trigger, reason, node);
@@ -481,6 +493,7 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 	v->nodes[winner].failed = false;
 	v->nodes[winner].obs.in_recovery = false; /* checked by the promotion itself */
 	v->nodes[winner].promoted_at_ms = pv_clock_mono_ms();
+	pv_daemon_reset_write_state(&v->nodes[winner]);
 	v->nodes[winner].obs.receiver_streaming = false;
 	v->primary = winner;
 

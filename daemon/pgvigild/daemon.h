@@ -110,6 +110,8 @@ void pv_daemon_incident_open(PvDaemon *d, const char *trigger, const char *reaso
 void pv_daemon_incident_close(PvDaemon *d, const char *new_primary, bool failed);
 void pv_daemon_respond_error(PvCtlRequest *req, const char *msg);
 
+void pv_daemon_reset_write_state(PvNodeView *n);
+
 /* switchover.c: the control verb "switchover" */
 void pv_switchover_ctl(PvDaemon *d, PvCtlRequest *req, json_t *request);
 

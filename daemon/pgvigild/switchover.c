@@ -369,6 +369,7 @@ void pv_switchover_ctl(PvDaemon *d, PvCtlRequest *req, json_t *rq)
 	v->nodes[t].obs.in_recovery = false;
 	v->nodes[t].obs.receiver_streaming = false;
 	v->nodes[t].promoted_at_ms = pv_clock_mono_ms();
+	pv_daemon_reset_write_state(&v->nodes[t]);
 	if (cfg->pgbouncer.enabled && pv_act_endpoint_switch(&s.ctx, t, &err) != PV_OK)
 		d->problems++;
 	else if (paused)

@@ -10,7 +10,7 @@
 #  3. probe cost: 500 idle client connections on the primary; the CPU pgvigil's own backends
 #     use on the primary over 20 s at the default interval, pgvigild's CPU and RSS, and the
 #     statements it sends per second.
-# Figures, not assertions.  Ports: PGVIGIL_TEST_PORT_BASE (default 54300) .. +3.
+# Figures, not assertions.  Ports: PGVIGIL_TEST_PORT_BASE (default 25300) .. +3.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -12,7 +12,7 @@
 #  2. BENCH_FLAPS cuts (default 10) of n0 of 1 to 2 s, 2 s apart, on one cluster: how many ended in
 #     a promotion (false failovers; a fresh cluster after each one).
 # Figures, not assertions.  The topology's addresses derive from PGVIGIL_TEST_PORT_BASE (default
-# 54300): give it a base no test is using.  Everything is torn down on exit.
+# 25300): give it a base no test is using.  Everything is torn down on exit.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -93,7 +93,7 @@ stats() {
 }
 
 netns_create >/dev/null || die "netns_create failed"
-echo "topology $(netns_net).0/24 (PGVIGIL_TEST_PORT_BASE=${PGVIGIL_TEST_PORT_BASE:-54300})"
+echo "topology $(netns_net).0/24 (PGVIGIL_TEST_PORT_BASE=${PGVIGIL_TEST_PORT_BASE:-25300})"
 
 echo "== 1. n0 cut off from everyone: $RUNS runs, writer through PgBouncer every 20 ms (1 s deadline)"
 W=() C=() F=() M=() D=()

@@ -6,7 +6,7 @@
 # deadline each), SIGKILL of the primary's postmaster and children, wait for the incident to
 # close, let the writer write again, stop it (it counts acknowledged rows that are missing),
 # destroy.  Prints one row per run and the median/min/max of each figure.
-# Ports: PGVIGIL_TEST_PORT_BASE (default 54300) .. +3, reused by each run in turn.
+# Ports: PGVIGIL_TEST_PORT_BASE (default 25300) .. +3, reused by each run in turn.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -61,7 +61,7 @@ check "and says which file" grep -q "absent.conf" "$T/err"
 
 # A good file, with a password in one conninfo.
 G=$T/good.conf
-cluster_write_pgvigil_conf "$T" "${PGVIGIL_TEST_PORT_BASE:-54300}" "$G"
+cluster_write_pgvigil_conf "$T" "${PGVIGIL_TEST_PORT_BASE:-25300}" "$G"
 sed -i 's/dbname=postgres"; priority = 50/dbname=postgres password=s3cret"; priority = 50/' "$G"
 grep -q s3cret "$G" || t_bail "could not add the password"
 "$BIN/pgvigil" -c "$G" check-config >"$T/out" 2>"$T/err"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/../lib.sh"
 
 t_tmpdir
 CL_DIR=$T_TMP
-B=${PGVIGIL_TEST_PORT_BASE:-54300}
+B=${PGVIGIL_TEST_PORT_BASE:-25300}
 J=$CL_DIR/journal.jsonl
 cat >"$CL_DIR/pgvigil.conf" <<EOF
 cluster = { name = "ops"; nodes = (

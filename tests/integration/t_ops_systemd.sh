@@ -11,7 +11,7 @@ LISTEN=$T_ROOT/build/tools/sd_listen
 
 t_tmpdir
 CL_DIR=$T_TMP
-B=${PGVIGIL_TEST_PORT_BASE:-54300}
+B=${PGVIGIL_TEST_PORT_BASE:-25300}
 # no log.path: under systemd the log goes to stderr
 cat >"$CL_DIR/pgvigil.conf" <<EOF
 cluster = { name = "ops"; nodes = (

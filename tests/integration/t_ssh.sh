@@ -10,7 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../../scripts/sshd.sh
 source "$T_ROOT/scripts/sshd.sh"
 
-BASE=${PGVIGIL_TEST_PORT_BASE:-54300}
+BASE=${PGVIGIL_TEST_PORT_BASE:-25300}
 PORT=$((BASE + 5))
 DEAD_PORT=$((BASE + 6))
 SSH_EXEC=$T_ROOT/build/tools/ssh_exec

@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../../scripts/sshd.sh
 source "$T_ROOT/scripts/sshd.sh"
 
-BASE=${PGVIGIL_TEST_PORT_BASE:-54300}
+BASE=${PGVIGIL_TEST_PORT_BASE:-25300}
 PORT=$((BASE + 5))
 _cl_port_free "$PORT" || t_bail "port $PORT is in use (set PGVIGIL_TEST_PORT_BASE)"
 t_tmpdir
