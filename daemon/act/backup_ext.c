@@ -259,19 +259,6 @@ static void ext_on_event(void *self, PvDaemon *d, PvDaemonEvent ev, int node)
 
 /* ---------------------------------------------------------------- control verbs */
 
-static void respond_error(PvCtlRequest *req, const char *msg)
-{
-	PvBuf b = {0};
-	PvJson j;
-	pv_json_init(&j, &b);
-	pv_json_obj_open(&j, NULL);
-	pv_json_bool(&j, "ok", false);
-	pv_json_str(&j, "error", msg);
-	pv_json_obj_close(&j);
-	pv_ctl_respond(req, b.data);
-	pv_buf_free(&b);
-}
-
 static void respond_label(PvCtlRequest *req, const char *label)
 {
 	PvBuf b = {0};
@@ -359,17 +346,17 @@ static bool ext_control(void *self, PvDaemon *d, const char *cmd, json_t *rq, Pv
 		                        &recorded, &err) == PV_OK)
 			respond_label(req, label);
 		else
-			respond_error(req, err.msg);
+			pv_ctl_respond_error(req, err.msg);
 		return true;
 	}
 	if (strcmp(cmd, "backup-verify") == 0) {
 		const char *label = json_string_value(json_object_get(rq, "label"));
 		if (!label || !*label)
-			respond_error(req, "a label is required");
+			pv_ctl_respond_error(req, "a label is required");
 		else if (pv_backup_verify_start(x, d, label, now, &err) == PV_OK)
 			respond_label(req, label);
 		else
-			respond_error(req, err.msg);
+			pv_ctl_respond_error(req, err.msg);
 		return true;
 	}
 	if (strcmp(cmd, "backup-status") == 0) {

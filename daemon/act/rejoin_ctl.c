@@ -20,19 +20,6 @@
 #include "io/pgcmd.h"
 #include "journal/events.h"
 
-static void respond_error(PvCtlRequest *req, const char *msg)
-{
-	PvBuf b = {0};
-	PvJson j;
-	pv_json_init(&j, &b);
-	pv_json_obj_open(&j, NULL);
-	pv_json_bool(&j, "ok", false);
-	pv_json_str(&j, "error", msg);
-	pv_json_obj_close(&j);
-	pv_ctl_respond(req, b.data);
-	pv_buf_free(&b);
-}
-
 /* Everything a rejoin (or its dry run) needs from the configuration; refusals in err. */
 static PvStatus setup(Rj *x, PvDaemon *d, const char *node, PvError *err)
 {
@@ -179,7 +166,7 @@ static void dry_run(Rj *x, PvCtlRequest *req)
 	                                         &dropped, &err);
 	pv_rj_wipe_free(tmpl);
 	if (st != PV_OK) {
-		respond_error(req, err.msg);
+		pv_ctl_respond_error(req, err.msg);
 		return;
 	}
 	red = pv_redact_conninfo(pci);
@@ -234,20 +221,20 @@ void pv_rj_control(Rj *x, PvDaemon *d, json_t *rq, PvCtlRequest *req)
 		char msg[256];
 		snprintf(msg, sizeof msg, "a rejoin of %s is running (step %s)", x->node,
 		         pv_rejoin_step_name(x->step));
-		respond_error(req, msg);
+		pv_ctl_respond_error(req, msg);
 		return;
 	}
 	if (!node || !*node) {
-		respond_error(req, "a node is required");
+		pv_ctl_respond_error(req, "a node is required");
 		return;
 	}
 	if (!reason || !*reason) {
-		respond_error(req, "a reason is required (--reason TEXT)");
+		pv_ctl_respond_error(req, "a reason is required (--reason TEXT)");
 		return;
 	}
 	if (setup(x, d, node, &err) != PV_OK) {
 		pv_rj_job_clear(x);
-		respond_error(req, err.msg);
+		pv_ctl_respond_error(req, err.msg);
 		return;
 	}
 	if (dry) {
@@ -275,7 +262,7 @@ void pv_rj_control(Rj *x, PvDaemon *d, json_t *rq, PvCtlRequest *req)
 		char msg[1200];
 		snprintf(msg, sizeof msg, "journal: %s: nothing done", err.msg);
 		pv_rj_job_clear(x);
-		respond_error(req, msg);
+		pv_ctl_respond_error(req, msg);
 		return;
 	}
 	pv_info("rejoin %s as a standby of %s (%s): %s", x->node, x->primary, x->where, reason);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/json.h"
 
 #define PV_CTL_MAX_LINE (64 * 1024)
 
@@ -144,6 +145,16 @@ void pv_ctl_respond(PvCtlRequest *req, const char *json)
 	req->fd = -1;
 	free(req->line);
 	req->line = NULL;
+}
+
+void pv_ctl_respond_error(PvCtlRequest *req, const char *msg)
+{
+	PvBuf b = {0};
+	pv_buf_puts(&b, "{\"ok\":false,\"error\":");
+	pv_json_escape(&b, msg ? msg : "");
+	pv_buf_putc(&b, '}');
+	pv_ctl_respond(req, b.data);
+	pv_buf_free(&b);
 }
 
 PvStatus pv_ctl_call(const char *path, const char *request_json, int timeout_ms, char **response,

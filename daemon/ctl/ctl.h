@@ -34,6 +34,9 @@ PvStatus pv_ctl_accept(int listen_fd, int timeout_ms, PvCtlRequest *req, PvError
 /* Writes the response line and closes the request. */
 void pv_ctl_respond(PvCtlRequest *req, const char *json);
 
+/* Answers {"ok":false,"error":msg} and closes the request. */
+void pv_ctl_respond_error(PvCtlRequest *req, const char *msg);
+
 /* Client: sends one request and returns the response line (malloc'd). */
 PvStatus pv_ctl_call(const char *path, const char *request_json, int timeout_ms, char **response,
                      PvError *err) PV_MUSTCHECK;

@@ -791,15 +791,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 
 void pv_daemon_respond_error(PvCtlRequest *req, const char *msg)
 {
-	PvBuf b = {0};
-	PvJson j;
-	pv_json_init(&j, &b);
-	pv_json_obj_open(&j, NULL);
-	pv_json_bool(&j, "ok", false);
-	pv_json_str(&j, "error", msg);
-	pv_json_obj_close(&j);
-	pv_ctl_respond(req, b.data);
-	pv_buf_free(&b);
+	pv_ctl_respond_error(req, msg);
 }
 
 static void ctl_status(PvDaemon *d, PvCtlRequest *req)
