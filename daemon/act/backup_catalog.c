@@ -202,17 +202,6 @@ static int64_t label_wall_us(const char *label)
 
 /* ---------------------------------------------------------------- catalog files */
 
-static void lsn_member(PvJson *j, const char *key, uint64_t lsn)
-{
-	char s[32];
-	if (!lsn) {
-		pv_json_null(j, key);
-		return;
-	}
-	pv_lsn_format(lsn, s, sizeof s);
-	pv_json_str(j, key, s);
-}
-
 static void str_or_null(PvJson *j, const char *key, const char *s)
 {
 	pv_json_str(j, key, s && *s ? s : NULL);
@@ -231,9 +220,9 @@ void pv_backup_entry_json(PvJson *j, const char *key, const PvBackupEntry *e)
 	str_or_null(j, "source", e->source);
 	str_or_null(j, "start_ts", e->start_ts);
 	str_or_null(j, "stop_ts", e->stop_ts);
-	lsn_member(j, "start_lsn", e->start_lsn);
-	lsn_member(j, "stop_lsn", e->stop_lsn);
-	lsn_member(j, "checkpoint_lsn", e->checkpoint_lsn);
+	pv_json_lsn(j, "start_lsn", e->start_lsn);
+	pv_json_lsn(j, "stop_lsn", e->stop_lsn);
+	pv_json_lsn(j, "checkpoint_lsn", e->checkpoint_lsn);
 	if (e->timeline)
 		pv_json_int(j, "timeline", e->timeline);
 	else

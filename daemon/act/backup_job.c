@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/fileio.h"
 #include "common/json.h"
+#include "core/cluster.h"
 #include "common/log.h"
 #include "io/pgcmd.h"
 
@@ -46,17 +47,6 @@ void pv_backup_jend(PvDaemon *d, const PvJournalSpan *span, const char *outcome,
 	PvError err;
 	if (pv_journal_end(d->journal, span, outcome, detail, &err) != PV_OK)
 		pv_error("journal: %s", err.msg);
-}
-
-static void lsn_json(PvJson *j, const char *key, uint64_t lsn)
-{
-	char s[32];
-	if (!lsn) {
-		pv_json_null(j, key);
-		return;
-	}
-	pv_lsn_format(lsn, s, sizeof s);
-	pv_json_str(j, key, s);
 }
 
 /* The last lines of a child's stderr (or stdout), on one line, for an error message. */
@@ -124,8 +114,8 @@ void pv_backup_job_end(BackupExt *x, PvDaemon *d, const char *outcome, const cha
 	pv_json_int(&j, "copy_ms", e->copy_ms);
 	if (e->verify_ms >= 0)
 		pv_json_int(&j, "verify_ms", e->verify_ms);
-	lsn_json(&j, "start_lsn", e->start_lsn);
-	lsn_json(&j, "stop_lsn", e->stop_lsn);
+	pv_json_lsn(&j, "start_lsn", e->start_lsn);
+	pv_json_lsn(&j, "stop_lsn", e->stop_lsn);
 	if (e->timeline)
 		pv_json_int(&j, "timeline", e->timeline);
 	if (step)

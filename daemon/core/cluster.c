@@ -1,5 +1,7 @@
 #include "core/cluster.h"
 
+#include "common/json.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +39,17 @@ bool pv_lsn_parse(const char *s, uint64_t *out)
 void pv_lsn_format(uint64_t lsn, char *out, size_t size)
 {
 	snprintf(out, size, "%X/%X", (unsigned)(lsn >> 32), (unsigned)(lsn & 0xFFFFFFFFu));
+}
+
+void pv_json_lsn(PvJson *j, const char *key, uint64_t lsn)
+{
+	char s[32];
+	if (!lsn) {
+		pv_json_null(j, key);
+		return;
+	}
+	pv_lsn_format(lsn, s, sizeof s);
+	pv_json_str(j, key, s);
 }
 
 static bool answers(const PvNodeView *n)

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/json.h"
+
 #define PV_CORE_MAX_NODES 32
 
 typedef enum { PV_PROBE_NONE, PV_PROBE_UP, PV_PROBE_DOWN, PV_PROBE_UNKNOWN } PvProbeResult;
@@ -195,5 +197,7 @@ void pv_core_decide_manual(const PvClusterView *v, int target, const PvRankRules
 /* "0/3000148" <-> 0x3000148.  Parse returns false on malformed text. */
 bool pv_lsn_parse(const char *s, uint64_t *out);
 void pv_lsn_format(uint64_t lsn, char *out, size_t size);
+/* key: "X/Y", or null for 0 (unknown). */
+void pv_json_lsn(PvJson *j, const char *key, uint64_t lsn);
 
 #endif

@@ -12,6 +12,7 @@
 #include "act/act.h"
 #include "common/clock.h"
 #include "common/json.h"
+#include "core/cluster.h"
 #include "common/log.h"
 #include "ctl/ctl.h"
 #include "io/pgconn.h"
@@ -102,17 +103,6 @@ static const char *role_of(const PvNodeView *n, bool is_primary)
 	}
 }
 
-static void lsn_json(PvJson *j, const char *key, uint64_t lsn)
-{
-	char s[32];
-	if (!lsn) {
-		pv_json_null(j, key);
-		return;
-	}
-	pv_lsn_format(lsn, s, sizeof s);
-	pv_json_str(j, key, s);
-}
-
 static void view_json(const PvDaemon *d, PvJson *j)
 {
 	const PvClusterView *v = &d->view;
@@ -135,9 +125,9 @@ static void view_json(const PvDaemon *d, PvJson *j)
 		else
 			pv_json_null(j, "timeline");
 		uint64_t lsn = o->in_recovery ? pv_core_standby_lsn(o) : o->current_lsn;
-		lsn_json(j, "lsn", lsn);
-		lsn_json(j, "receive_lsn", o->receive_lsn);
-		lsn_json(j, "replay_lsn", o->replay_lsn);
+		pv_json_lsn(j, "lsn", lsn);
+		pv_json_lsn(j, "receive_lsn", o->receive_lsn);
+		pv_json_lsn(j, "replay_lsn", o->replay_lsn);
 		if (o->in_recovery && primary_lsn && lsn && o->result == PV_PROBE_UP)
 			pv_json_int(j, "lag_bytes", primary_lsn > lsn ? (int64_t)(primary_lsn - lsn) : 0);
 		else
@@ -204,7 +194,7 @@ static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const P
 	pv_json_str(j, "old_primary", dec->old_primary >= 0 ? v->nodes[dec->old_primary].name : NULL);
 	pv_json_str(j, "winner", dec->winner >= 0 ? v->nodes[dec->winner].name : NULL);
 	if (dec->old_primary >= 0)
-		lsn_json(j, "old_primary_last_lsn", v->nodes[dec->old_primary].obs.current_lsn);
+		pv_json_lsn(j, "old_primary_last_lsn", v->nodes[dec->old_primary].obs.current_lsn);
 	pv_json_int(j, "standbys_asked", dec->nvoters);
 	if (dec->loss_bytes >= 0)
 		pv_json_int(j, "loss_bytes", dec->loss_bytes);
@@ -220,9 +210,9 @@ static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const P
 		pv_json_str(j, "node", n->name);
 		pv_json_bool(j, "reachable", n->obs.result == PV_PROBE_UP);
 		pv_json_bool(j, "in_recovery", n->obs.in_recovery);
-		lsn_json(j, "received_lsn", n->obs.receive_lsn);
-		lsn_json(j, "replayed_lsn", n->obs.replay_lsn);
-		lsn_json(j, "rank_lsn", c->lsn);
+		pv_json_lsn(j, "received_lsn", n->obs.receive_lsn);
+		pv_json_lsn(j, "replayed_lsn", n->obs.replay_lsn);
+		pv_json_lsn(j, "rank_lsn", c->lsn);
 		pv_json_int(j, "priority", n->priority);
 		pv_json_bool(j, "sees_primary", c->sees_primary);
 		if (c->gap_bytes >= 0)
@@ -547,7 +537,7 @@ static void identify_primary(PvDaemon *d)
 	pv_json_obj_open(&j, NULL);
 	pv_json_str(&j, "previous", v->primary >= 0 ? v->nodes[v->primary].name : NULL);
 	pv_json_int(&j, "timeline", v->nodes[found].obs.timeline);
-	lsn_json(&j, "lsn", v->nodes[found].obs.current_lsn);
+	pv_json_lsn(&j, "lsn", v->nodes[found].obs.current_lsn);
 	pv_json_obj_close(&j);
 	v->primary = found;
 	pv_daemon_journal_event(d, "primary-found", v->nodes[found].name, NULL, b.data);
