@@ -9,6 +9,15 @@
  * writer reconnects (retrying up to --verify-timeout-ms) and counts how many acknowledged values
  * are missing from the table.
  *
+ * A conninfo naming several hosts (host=a,b,c port=...; hostaddr likewise) is split into one
+ * target per host, and the writer connects to them in turn, each under its own deadline
+ * (--host-timeout-ms, default --timeout-ms), keeping the first that accepts: libpq's
+ * target_session_attrs, given to each target, rejects a host of the wrong kind.  libpq's own
+ * multi-host walk cannot be used under a deadline: PQconnectPoll ignores connect_timeout, so a
+ * frozen first host (the kernel completes the TCP handshake, nobody answers the startup packet)
+ * would swallow every attempt.  The INSERT must then finish within --timeout-ms of the start of
+ * the accepting host's turn.  With one host nothing changes: one deadline per attempt.
+ *
  * --mark-file F: the demo/bench writes the kill's CLOCK_REALTIME (ns) into F when it kills the
  * primary.  The outage is measured from that instant to the first write that succeeded after the
  * first failure following it (so a write acknowledged in the microseconds before the kill landed
@@ -49,6 +58,7 @@ typedef struct {
 	int interval_ms;
 	int duration_s;
 	int timeout_ms;
+	int host_timeout_ms; /* 0: timeout_ms */
 	int verify_timeout_ms;
 	const char *mark_file;
 	bool truncate;
@@ -123,11 +133,10 @@ static void ignore_notice(void *arg, const char *message)
 }
 
 /* Connects with PQconnectPoll under a deadline.  NULL on failure, with the reason in err. */
-static PGconn *connect_deadline(const char *conninfo, int64_t deadline_ms, char *err, size_t errsize)
+static PGconn *connect_deadline(const char *const *kw, const char *const *val, int expand, int64_t deadline_ms,
+                                char *err, size_t errsize)
 {
-	const char *const kw[] = {"dbname", "fallback_application_name", NULL};
-	const char *const val[] = {conninfo, "pgvigil-writer", NULL};
-	PGconn *conn = PQconnectStartParams(kw, val, 1);
+	PGconn *conn = PQconnectStartParams(kw, val, expand);
 	if (!conn) {
 		snprintf(err, errsize, "out of memory");
 		return NULL;
@@ -156,6 +165,172 @@ static PGconn *connect_deadline(const char *conninfo, int64_t deadline_ms, char 
 		}
 		st = PQconnectPoll(conn);
 	}
+}
+
+/* One place to connect to: keywords and values for PQconnectStartParams, and a label. */
+typedef struct {
+	const char **kw;
+	const char **val;
+	int expand;
+	char *label;
+} Target;
+
+static Target *targets;
+static int ntargets;
+
+/* The n-th comma-separated element of list (a new string; "" when list has fewer). */
+static char *list_item(const char *list, int n)
+{
+	const char *p = list ? list : "";
+	for (int i = 0; i < n && p; i++) {
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return strdup("");
+	size_t len = strcspn(p, ",");
+	char *r = malloc(len + 1);
+	if (!r)
+		abort();
+	memcpy(r, p, len);
+	r[len] = '\0';
+	return r;
+}
+
+static int list_count(const char *list)
+{
+	if (!list || !*list)
+		return 0;
+	int n = 1;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	return n;
+}
+
+/*
+ * Splits conninfo into targets: one per host when it names several (host, hostaddr and port
+ * lists as libpq reads them), else one target that is the conninfo itself.  False on a conninfo
+ * libpq cannot parse or lists of mismatched lengths.
+ */
+static bool make_targets(const char *conninfo)
+{
+	char *errmsg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+	if (!opts) {
+		fprintf(stderr, "writer: bad conninfo: %s", errmsg ? errmsg : "out of memory\n");
+		PQfreemem(errmsg);
+		return false;
+	}
+	const char *host = NULL, *hostaddr = NULL, *port = NULL;
+	size_t nopts = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		nopts++;
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	int nh = list_count(host), na = list_count(hostaddr), np = list_count(port);
+	int n = nh > na ? nh : na;
+	if (n <= 1) {
+		PQconninfoFree(opts);
+		targets = calloc(1, sizeof *targets);
+		if (!targets)
+			abort();
+		static const char *kw[] = {"dbname", "fallback_application_name", NULL};
+		static const char *val[] = {NULL, "pgvigil-writer", NULL};
+		val[0] = conninfo;
+		targets[0] = (Target){.kw = kw, .val = val, .expand = 1, .label = strdup(host ? host : "default")};
+		ntargets = 1;
+		return true;
+	}
+	if ((nh && na && nh != na) || (np > 1 && np != n)) {
+		fprintf(stderr, "writer: bad conninfo: host, hostaddr and port lists differ in length\n");
+		PQconninfoFree(opts);
+		return false;
+	}
+	targets = calloc((size_t)n, sizeof *targets);
+	if (!targets)
+		abort();
+	for (int i = 0; i < n; i++) {
+		Target *t = &targets[i];
+		t->kw = calloc(nopts + 2, sizeof *t->kw);
+		t->val = calloc(nopts + 2, sizeof *t->val);
+		if (!t->kw || !t->val)
+			abort();
+		size_t k = 0;
+		char *h = NULL, *p = NULL;
+		for (PQconninfoOption *o = opts; o->keyword; o++) {
+			if (!o->val || !*o->val)
+				continue;
+			char *v;
+			if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0)
+				v = list_item(o->val, i);
+			else if (strcmp(o->keyword, "port") == 0)
+				v = list_item(o->val, np == 1 ? 0 : i);
+			else
+				v = strdup(o->val);
+			if (!v)
+				abort();
+			if (!*v) {
+				free(v);
+				continue;
+			}
+			if (strcmp(o->keyword, "port") == 0)
+				p = v;
+			else if (strcmp(o->keyword, "host") == 0 || (!h && strcmp(o->keyword, "hostaddr") == 0))
+				h = v;
+			t->kw[k] = strdup(o->keyword);
+			t->val[k++] = v;
+		}
+		t->kw[k] = "fallback_application_name";
+		t->val[k++] = "pgvigil-writer";
+		t->kw[k] = NULL;
+		t->val[k] = NULL;
+		size_t len = strlen(h ? h : "default") + strlen(p ? p : "default") + 2;
+		t->label = malloc(len);
+		if (!t->label)
+			abort();
+		snprintf(t->label, len, "%s:%s", h ? h : "default", p ? p : "default");
+	}
+	PQconninfoFree(opts);
+	ntargets = n;
+	return true;
+}
+
+/*
+ * Connects to the first target that accepts, in order, each under its own deadline: host_ms from
+ * the start of its turn, never past limit_ms.  *started: the start of the accepting target's turn;
+ * *which: its index.  NULL when none accepted, with every target's reason in err.
+ */
+static PGconn *connect_any(int64_t host_ms, int64_t limit_ms, int64_t *started, int *which, char *err,
+                           size_t errsize)
+{
+	size_t len = 0;
+	err[0] = '\0';
+	for (int i = 0; i < ntargets; i++) {
+		int64_t now = mono_ms();
+		if (i > 0 && now >= limit_ms)
+			break;
+		int64_t deadline = now + host_ms < limit_ms ? now + host_ms : limit_ms;
+		char one[256];
+		PGconn *conn = connect_deadline(targets[i].kw, targets[i].val, targets[i].expand, deadline, one, sizeof one);
+		if (conn) {
+			*started = now;
+			*which = i;
+			return conn;
+		}
+		if (ntargets == 1)
+			snprintf(err, errsize, "%s", one);
+		else if (len < errsize)
+			len += (size_t)snprintf(err + len, errsize - len, "%s%s: %s", i ? "; " : "", targets[i].label, one);
+	}
+	return NULL;
 }
 
 /*
@@ -221,6 +396,9 @@ static void usage(FILE *fp)
 	        "  -i, --interval-ms N        one attempt every N ms (default 20)\n"
 	        "  -d, --duration S           stop after S seconds; 0 = until SIGTERM/SIGINT (default 0)\n"
 	        "  -t, --timeout-ms N         deadline of one attempt, connect included (default 1000)\n"
+	        "  -H, --host-timeout-ms N    several hosts in the conninfo: each host's connect deadline;\n"
+	        "                             the INSERT must finish within -t of the start of the turn of\n"
+	        "                             the host that accepted (default: -t)\n"
 	        "  -m, --mark-file F          F holds the kill's CLOCK_REALTIME in ns once it exists\n"
 	        "  -V, --verify-timeout-ms N  how long the final check may retry (default 30000)\n"
 	        "      --truncate             empty pgvigil_bench before writing\n"
@@ -248,16 +426,18 @@ static bool parse_options(int argc, char **argv, Options *o)
 	    {"duration", required_argument, NULL, 'd'},     {"timeout-ms", required_argument, NULL, 't'},
 	    {"mark-file", required_argument, NULL, 'm'},    {"verify-timeout-ms", required_argument, NULL, 'V'},
 	    {"truncate", no_argument, NULL, 'T'},           {"quiet", no_argument, NULL, 'q'},
+	    {"host-timeout-ms", required_argument, NULL, 'H'},
 	    {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0},
 	};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "c:i:d:t:m:V:qh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:i:d:t:H:m:V:qh", longopts, NULL)) != -1) {
 		bool good = true;
 		switch (ch) {
 		case 'c': o->conninfo = optarg; break;
 		case 'i': good = parse_int(optarg, 1, &o->interval_ms); break;
 		case 'd': good = parse_int(optarg, 0, &o->duration_s); break;
 		case 't': good = parse_int(optarg, 10, &o->timeout_ms); break;
+		case 'H': good = parse_int(optarg, 10, &o->host_timeout_ms); break;
 		case 'm': o->mark_file = optarg; break;
 		case 'V': good = parse_int(optarg, 0, &o->verify_timeout_ms); break;
 		case 'T': o->truncate = true; break;
@@ -328,12 +508,16 @@ static long verify(const Options *o, const Attempt *att, size_t n, size_t nok)
 			struct timespec ts = {0, 200 * 1000000L};
 			nanosleep(&ts, NULL);
 		}
-		int64_t att_deadline = mono_ms() + 5000;
-		if (att_deadline > deadline)
-			att_deadline = deadline;
-		PGconn *conn = connect_deadline(o->conninfo, att_deadline, err, sizeof err);
+		int64_t started;
+		int which;
+		/* several hosts: a frozen one must not take the whole of -V from the others */
+		int64_t host_ms = ntargets > 1 && o->host_timeout_ms < 2500 ? 2 * (int64_t)o->host_timeout_ms : 5000;
+		PGconn *conn = connect_any(host_ms, deadline, &started, &which, err, sizeof err);
 		if (!conn)
 			continue;
+		int64_t att_deadline = started + 5000;
+		if (att_deadline > deadline)
+			att_deadline = deadline;
 		if (exec_deadline(conn, sql, att_deadline, value, sizeof value, err, sizeof err))
 			missing = strtol(value, NULL, 10);
 		PQfinish(conn);
@@ -357,6 +541,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (o.host_timeout_ms == 0)
+		o.host_timeout_ms = o.timeout_ms;
+	if (!make_targets(o.conninfo))
+		return 2;
 
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
@@ -376,6 +564,7 @@ int main(int argc, char **argv)
 	int64_t last_ok_mono = -1, max_gap = 0;
 	PGconn *conn = NULL;
 	bool created = false, failing = false;
+	int host = -1; /* the target connected last */
 	char err[512];
 
 	while (!stop_requested && mono_ms() < end_mono) {
@@ -403,8 +592,18 @@ int main(int argc, char **argv)
 		bool ok = false;
 		err[0] = '\0';
 
-		if (!conn)
-			conn = connect_deadline(o.conninfo, deadline, err, sizeof err);
+		if (!conn) {
+			int64_t started;
+			int which;
+			conn = connect_any(ntargets > 1 ? o.host_timeout_ms : o.timeout_ms, INT64_MAX, &started, &which, err,
+			                   sizeof err);
+			if (conn) {
+				deadline = started + o.timeout_ms;
+				if (ntargets > 1 && which != host)
+					note(&o, "connected to %s", targets[which].label);
+				host = which;
+			}
+		}
 		if (conn && !created) {
 			created = exec_deadline(conn, create_sql, deadline, NULL, 0, err, sizeof err) &&
 			          (!o.truncate || exec_deadline(conn, "TRUNCATE pgvigil_bench", deadline, NULL, 0, err, sizeof err));
