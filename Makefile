@@ -90,9 +90,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@bash tests/bench/run.sh
-	@bash tests/bench/detect.sh
-	@bash tests/bench/switchover.sh
+	@bash tests/bench/scenarios.sh
 
 # The layering rule of docs/architecture.md: core/ and common/ never include libpq, libssh2,
 # libconfig, or anything of io/.
