@@ -55,6 +55,7 @@ NC=         # the namespace cluster's directory
 NETNS_UP=0  # the topology exists
 TMP=
 W_PID=      # the writer
+P_PID=      # the probe
 
 cleanup() {
 	local rc=$?
@@ -153,11 +154,34 @@ writer_start() {
 	local dir=$1 where=$2
 	shift 2
 	rm -f "$dir/mark"
-	setsid "$@" "$WRITER" -c "$where" -i "$INTERVAL_MS" -t "$TIMEOUT_MS" -V 10000 -m "$dir/mark" --truncate \
-		</dev/null >"$dir/writer.out" 2>"$dir/writer.err" &
-	W_PID=$!
-	bench_track "$W_PID"
+	_launch "$dir" writer "$where" "$INTERVAL_MS" --truncate -- "$@"
+	W_PID=$LAUNCHED
 	wait_for 20 "${ROWS_CMD[@]}" || { echo "bench: the writer wrote nothing: $(tail -n 2 "$dir/writer.err")" >&2; return 1; }
+}
+
+# probe_start DIR WHERE [PREFIX...]: a second writer, the probe, straight to the standbys (WHERE: a
+# multi-host read-write conninfo), one INSERT every 100 ms into the database benchprobe: when a new
+# primary takes writes, whatever the path to it.  Its files: DIR/probe.out, DIR/probe.err.
+probe_start() {
+	local dir=$1 where=$2
+	shift 2
+	_launch "$dir" probe "$where" 100 -- "$@"
+	P_PID=$LAUNCHED
+}
+
+# _launch DIR NAME WHERE INTERVAL [WRITER ARGS...] -- [PREFIX...]
+_launch() {
+	local dir=$1 name=$2 where=$3 interval=$4 args=()
+	shift 4
+	while (($#)) && [[ $1 != -- ]]; do
+		args+=("$1")
+		shift
+	done
+	shift
+	setsid "$@" "$WRITER" -c "$where" -i "$interval" -t "$TIMEOUT_MS" -V 10000 -m "$dir/mark" "${args[@]}" \
+		</dev/null >"$dir/$name.out" 2>"$dir/$name.err" &
+	LAUNCHED=$!
+	bench_track "$LAUNCHED"
 }
 _local_rows() { [[ $(cluster_psql n0 "SELECT count(*) >= 50 FROM pgvigil_bench" 2>/dev/null) == t ]]; }
 _netns_rows() { [[ $(netns_cluster_psql ctl n0 "SELECT count(*) >= 50 FROM pgvigil_bench" 2>/dev/null) == t ]]; }
@@ -165,19 +189,20 @@ _netns_rows() { [[ $(netns_cluster_psql ctl n0 "SELECT count(*) >= 50 FROM pgvig
 # writer_mark DIR NSFILE: the failure's instant (ns, in NSFILE) becomes the writer's mark.
 writer_mark() { cp "$2" "$1/mark.tmp" && mv "$1/mark.tmp" "$1/mark"; }
 
-# writer_stop DIR: stops the writer (it verifies, then prints its summary); W_LINE = the summary.
+# writer_stop DIR [NAME PID]: stops the writer (or NAME, pid PID); it verifies, then prints its
+# summary; W_LINE = the summary.
 writer_stop() {
-	kill -TERM "$W_PID" 2>/dev/null
-	wait "$W_PID" 2>/dev/null
-	W_PID=
-	W_LINE=$(grep '^writer:' "$1/writer.out" | tail -n 1)
+	local name=${2:-writer} pid=${3:-$W_PID}
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	W_LINE=$(grep '^writer:' "$1/$name.out" | tail -n 1)
 }
 
-# writes_flow DIR: waits until the writer reports writes succeeding again after its first failure
-# (or 30 s), then one more second of writes.
-_writes_again() { grep -q 'writes succeed again' "$1/writer.err"; }
+# writes_flow DIR [NAME]: waits until the writer (or NAME) reports writes succeeding again after
+# its first failure (or 30 s), then one more second of writes.
+_writes_again() { grep -q 'writes succeed again' "$1/${2:-writer}.err"; }
 writes_flow() {
-	wait_for 30 _writes_again "$1"
+	wait_for 30 _writes_again "$1" "${2:-writer}"
 	sleep 1
 }
 
@@ -199,6 +224,13 @@ failover_run() {
 		ROWS_CMD=(_local_rows)
 	fi
 	writer_start "$dir" "$where" "${prefix[@]}" || return 1
+	if [[ $scen == partition ]]; then
+		netns_cluster_psql ctl n0 "CREATE DATABASE benchprobe" >/dev/null
+		probe_start "$dir" "host=$(netns_addr n1),$(netns_addr n2) port=5432 dbname=benchprobe user=postgres target_session_attrs=read-write" "${prefix[@]}"
+	else
+		cluster_psql n0 "CREATE DATABASE benchprobe" >/dev/null
+		probe_start "$dir" "host=127.0.0.1,127.0.0.1 port=$(cluster_port n1),$(cluster_port n2) dbname=benchprobe user=postgres target_session_attrs=read-write"
+	fi
 	L=$(jlines)
 	case $scen in
 	kill)
@@ -228,6 +260,10 @@ failover_run() {
 		close_ms=-1 det=-1 newp=none
 	fi
 	writes_flow "$dir"
+	wait_for 10 _writes_again "$dir" probe
+	writer_stop "$dir" probe "$P_PID"
+	local probe
+	probe=$(bench_field first_ok_after_kill_ms "$W_LINE")
 	writer_stop "$dir"
 	case $scen in
 	freeze)
@@ -247,9 +283,10 @@ failover_run() {
 	failed=$(bench_field failed "$W_LINE")
 	missing=$(bench_field missing_acked "$W_LINE")
 	gap=$(bench_field max_gap_ms "$W_LINE")
-	printf '  %-4s %-12s %10s %10s %10s %8s %8s %8s %s\n' "$run" "$newp" "${det:--}" "$close_ms" "${first:--}" \
+	printf '  %-4s %-12s %10s %10s %10s %10s %8s %8s %8s %s\n' "$run" "$newp" "${det:--}" "$close_ms" "${probe:--}" "${first:--}" \
 		"${failed:--}" "${missing:--}" "${gap:--}" "$old"
 	fig_add "first write ms" "$first"
+	fig_add "new primary takes writes ms (probe)" "$probe"
 	fig_add "incident close ms" "$close_ms"
 	fig_add "detection ms (incident-open)" "$det"
 	fig_add "failed writes" "$failed"
@@ -270,7 +307,7 @@ scenario_failover() {
 	partition) what="primary's host cut off from everyone (network namespaces, silent drops)" ;;
 	esac
 	echo "== $scen: $what; $RUNS runs"
-	printf '  %-4s %-12s %10s %10s %10s %8s %8s %8s %s\n' run "new primary" "detect ms" "close ms" "write ms" failed missing "gap ms" \
+	printf '  %-4s %-12s %10s %10s %10s %10s %8s %8s %8s %s\n' run "new primary" "detect ms" "close ms" "probe ms" "write ms" failed missing "gap ms" \
 		"$([[ $scen == freeze ]] && echo "old primary after thaw")"
 	fig_reset
 	for ((i = 1; i <= RUNS; i++)); do
