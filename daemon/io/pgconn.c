@@ -1,10 +1,13 @@
 #include "io/pgconn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -363,6 +366,26 @@ const char *pv_pgconn_sqlstate(const PvPgConn *c)
 bool pv_pgconn_timed_out(const PvPgConn *c)
 {
 	return c->timed_out;
+}
+
+bool pv_pgconn_host_acked(const PvPgConn *c)
+{
+	if (!c->conn || (c->state != ST_CONNECTING && c->state != ST_QUERYING))
+		return false;
+	int fd = PQsocket(c->conn);
+	if (fd < 0)
+		return false;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (ss.ss_family == AF_UNIX)
+		return true; /* a connected local socket: no network between us */
+	struct tcp_info ti;
+	len = sizeof ti;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return false;
+	return ti.tcpi_state == TCP_ESTABLISHED && ti.tcpi_unacked == 0 && ti.tcpi_retransmits == 0;
 }
 
 PvStatus pv_pgconn_run(PvPgConn *c, const char *sql, int timeout_ms, PGresult **out, PvError *err)

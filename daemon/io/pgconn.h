@@ -61,6 +61,15 @@ PGresult *pv_pgconn_take_result_at(PvPgConn *c, int i);
 const char *pv_pgconn_error(const PvPgConn *c);
 const char *pv_pgconn_sqlstate(const PvPgConn *c);
 bool pv_pgconn_timed_out(const PvPgConn *c);
+/*
+ * While a connection attempt or a statement is pending: has the server's host taken in all we
+ * sent?  True for a TCP socket that is established with no byte left unacknowledged (the
+ * host's kernel is alive and reachable, so a missing answer means the server process itself
+ * is not answering: hung or stopped), and for a connected Unix socket; false while the TCP
+ * handshake or a retransmission is pending (a network fault looks like that), and when there
+ * is no socket.
+ */
+bool pv_pgconn_host_acked(const PvPgConn *c);
 
 /* Blocking convenience for actions: runs sql to completion or timeout_ms. */
 PvStatus pv_pgconn_run(PvPgConn *c, const char *sql, int timeout_ms, PGresult **out,

@@ -19,6 +19,7 @@ typedef struct {
 	bool hb_running;
 	bool hb_with_ddl;
 	int64_t hb_started_ms;
+	int64_t hb_next_ms; /* half an interval after the status probes: an answer every half */
 	int64_t hb_seq;
 	int64_t next_ms;
 	int64_t started_ms;
@@ -166,6 +167,8 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 			next = t;
 		if (pn->hb_running && pv_pgconn_deadline(pn->hb) < next)
 			next = pv_pgconn_deadline(pn->hb);
+		if (!pn->hb_running && pn->hb_next_ms && pn->hb_next_ms < next)
+			next = pn->hb_next_ms;
 	}
 	if (p->bouncer) {
 		int64_t t = p->bouncer_running ? pv_pgconn_deadline(p->bouncer) : p->bouncer_next_ms;
@@ -240,6 +243,7 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 				fresh.in_recovery = false;
 			*o = fresh;
 			nv->consecutive_failures = 0;
+			nv->alive_ms = now_ms;
 			nv->heartbeat_age_ms = o->in_recovery ? heartbeat_age(p, o->heartbeat_seq, now_ms) : 0;
 		} else {
 			o->result = PV_PROBE_UNKNOWN;
@@ -249,6 +253,8 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 	} else {
 		/* keep the last known LSNs: they bound what a failover may lose */
 		const char *msg = pv_pgconn_error(pn->conn), *state = pv_pgconn_sqlstate(pn->conn);
+		if (*state)
+			nv->alive_ms = now_ms; /* the server answered, if only with an error */
 		o->result = pv_probe_classify_failure(msg, state, pv_pgconn_timed_out(pn->conn));
 		o->refused_saturated = pv_probe_is_saturation(msg, state);
 		snprintf(o->reason, sizeof o->reason, "%s", msg);
@@ -280,6 +286,8 @@ static void finish_write(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, PvCl
 	ProberNode *pn = &p->nodes[i];
 	PvNodeView *nv = &view->nodes[i];
 	pn->hb_running = false;
+	if (ev == PV_PGC_DONE || *pv_pgconn_sqlstate(pn->hb))
+		nv->alive_ms = now_ms;
 	if (ev == PV_PGC_DONE) {
 		int64_t ms = now_ms - pn->hb_started_ms;
 		memmove(nv->commit_ms + 1, nv->commit_ms, sizeof nv->commit_ms[0] * (PV_COMMIT_SAMPLES - 1));
@@ -364,7 +372,10 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 				events[nev++] = (PvProbeEvent){.kind = PV_PEV_WRITE, .node = i};
 		}
 
-		/* status connection */
+		/* status connection: did the host take our request in?  (asked before the step,
+		 * which may close the connection at its deadline) */
+		if (pn->phase == PH_STATUS && pv_pgconn_busy(pn->conn))
+			view->nodes[i].host_acks = pv_pgconn_host_acked(pn->conn);
 		PvPgcEvent ev = pv_pgconn_step(pn->conn, revents[i * 2], now_ms);
 		if (ev == PV_PGC_LOST && pn->phase == PH_IDLE) {
 			pn->next_ms = now_ms; /* the server hung up on us: look now */
@@ -430,14 +441,23 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 	}
 	for (int i = 0; i < p->n; i++) {
 		ProberNode *pn = &p->nodes[i];
+		const PvNodeView *nv = &view->nodes[i];
+		/* the heartbeat, on the node last seen as a primary, half an interval after its
+		 * status probes: one of the two answers every half interval */
+		bool writable = nv->obs.result == PV_PROBE_UP && !nv->obs.in_recovery;
+		if (!p->heartbeat || !writable) {
+			pn->hb_next_ms = 0;
+		} else if (!pn->hb_running && pn->hb_next_ms && now_ms >= pn->hb_next_ms) {
+			start_heartbeat(p, i, nv, now_ms);
+			pn->hb_next_ms = now_ms + p->interval_ms;
+		}
 		if (pn->phase != PH_IDLE || now_ms < pn->next_ms)
 			continue;
-		const PvNodeView *nv = &view->nodes[i];
-		/* the heartbeat goes with the status probe, on the node last seen as a primary */
-		if (p->heartbeat && !pn->hb_running && nv->obs.result == PV_PROBE_UP && !nv->obs.in_recovery)
-			start_heartbeat(p, i, nv, now_ms);
+		if (p->heartbeat && writable && !pn->hb_next_ms)
+			pn->hb_next_ms = now_ms + p->interval_ms / 2;
 		pn->phase = PH_STATUS;
 		pn->started_ms = now_ms;
+		view->nodes[i].host_acks = false;
 		pn->expect_heartbeat_read = nv->obs.in_recovery && nv->obs.has_heartbeat_table;
 		pv_pgconn_start(pn->conn, pn->expect_heartbeat_read ? pv_probe_sql_with_heartbeat : pv_probe_sql,
 		                now_ms + p->timeout_ms, now_ms);
