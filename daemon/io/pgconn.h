@@ -41,6 +41,11 @@ PvPgConn *pv_pgconn_new(const char *conninfo, PvPgcKind kind, int statement_time
 void pv_pgconn_free(PvPgConn *c);
 void pv_pgconn_close(PvPgConn *c);
 
+/*
+ * sql (nresults statements: PREPAREs, SETs) goes ahead of the first statement on every new
+ * connection, in the same round trip; its results are dropped.  NULL: none.
+ */
+void pv_pgconn_set_setup(PvPgConn *c, const char *sql, int nresults);
 /* Begins sql; deadline is absolute CLOCK_MONOTONIC ms. */
 void pv_pgconn_start(PvPgConn *c, const char *sql, int64_t deadline_ms, int64_t now_ms);
 /* The fd and events to poll for, or -1 when there is nothing to watch. */

@@ -24,6 +24,9 @@ typedef struct {
 	int64_t next_ms;
 	int64_t started_ms;
 	int64_t last_chain_ms;
+	int64_t chain_next_ms; /* the chain query runs again no sooner (0: as soon as needed) */
+	int chain_waiters;     /* lock waiters when it last ran */
+	unsigned nprobes;      /* status probes sent: every other one is a full one */
 	bool expect_heartbeat_read;
 	PvLockRoot roots[PV_PROBE_MAX_ROOTS];
 	int nroots;
@@ -66,6 +69,7 @@ PvProber *pv_prober_new(const PvConfig *cfg, int64_t now_ms)
 		int server_timeout = cfg->probe_timeout_ms * 9 / 10;
 		p->nodes[i].conn = pv_pgconn_new(cfg->nodes[i].conninfo, PV_PGC_KIND_POSTGRES,
 		                                 server_timeout > 0 ? server_timeout : 1);
+		pv_pgconn_set_setup(p->nodes[i].conn, pv_probe_prepare_sql, pv_probe_prepare_statements);
 		p->nodes[i].hb = pv_pgconn_new(cfg->nodes[i].conninfo, PV_PGC_KIND_POSTGRES,
 		                               cfg->probe_write_timeout_ms);
 		p->nodes[i].next_ms = now_ms;
@@ -176,6 +180,12 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 			next = t;
 	}
 	return next > now_ms ? (int)(next - now_ms) : 0;
+}
+
+void pv_prober_chain_defer(PvProber *p, int node, int64_t not_before_ms)
+{
+	if (node >= 0 && node < p->n && not_before_ms > p->nodes[node].chain_next_ms)
+		p->nodes[node].chain_next_ms = not_before_ms;
 }
 
 void pv_prober_kick(PvProber *p, int node, int64_t now_ms)
@@ -395,16 +405,25 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 			if (nev < max)
 				events[nev++] = tmp;
 			const PvNodeObs *o = &view->nodes[i].obs;
+			/* the chain again once its time came (pv_prober_chain_defer), or sooner when
+			 * the waiters doubled: a new chain may have formed */
+			bool due = now_ms >= pn->chain_next_ms ||
+			           o->lock_waiters >= 2 * pn->chain_waiters + 5;
 			if (o->result == PV_PROBE_UP && o->lock_waiters > 0 &&
-			    o->oldest_lock_wait_ms >= p->lock_threshold_ms &&
+			    o->oldest_lock_wait_ms >= p->lock_threshold_ms && due &&
 			    now_ms - pn->last_chain_ms >= PV_PROBE_CHAIN_INTERVAL_MS) {
 				pn->phase = PH_CHAIN;
 				pn->last_chain_ms = now_ms;
+				pn->chain_next_ms = now_ms + PV_PROBE_CHAIN_INTERVAL_MS;
+				pn->chain_waiters = o->lock_waiters;
 				int budget = p->timeout_ms > 2000 ? p->timeout_ms : 2000;
 				pv_pgconn_start(pn->conn, pv_probe_chain_sql, now_ms + budget, now_ms);
 			} else {
-				if (o->result == PV_PROBE_UP && o->lock_waiters == 0)
+				if (o->result == PV_PROBE_UP && o->lock_waiters == 0) {
 					pn->nroots = 0;
+					pn->chain_next_ms = 0;
+					pn->chain_waiters = 0;
+				}
 				schedule_next(p, i, view, confirm_failures, now_ms);
 			}
 		} else if (pn->phase == PH_CHAIN) {
@@ -459,7 +478,10 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 		pn->started_ms = now_ms;
 		view->nodes[i].host_acks = false;
 		pn->expect_heartbeat_read = nv->obs.in_recovery && nv->obs.has_heartbeat_table;
-		pv_pgconn_start(pn->conn, pn->expect_heartbeat_read ? pv_probe_sql_with_heartbeat : pv_probe_sql,
+		/* the activity counts every other probe; always while confirming a failure, so
+		 * a node that comes back is seen whole */
+		bool full = pn->nprobes++ % 2 == 0 || nv->obs.result != PV_PROBE_UP;
+		pv_pgconn_start(pn->conn, pv_probe_execute_sql(full, pn->expect_heartbeat_read),
 		                now_ms + p->timeout_ms, now_ms);
 		/* a connection that could not even start fails right here */
 		PvPgcEvent ev = pv_pgconn_step(pn->conn, 0, now_ms);
