@@ -13,7 +13,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wno-format-nonliteral -fno-omit-frame-pointer \
            -I/usr/include/postgresql -Idaemon $(SAN)
 LDFLAGS += $(SAN)
-LIBS     = -lpq -lconfig -ljansson -lssh2 -lmicrohttpd -lcrypto -lpthread
+LIBS     = -lpq -lconfig -ljansson -lssh2 -lmicrohttpd -lpthread
 
 LIB_SRC   := $(filter-out daemon/pgvigild/main.c daemon/pgvigil/main.c,$(wildcard daemon/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)

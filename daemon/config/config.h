@@ -81,6 +81,7 @@ typedef struct {
 	int failover_promote_timeout_ms;
 	int failover_repoint_timeout_ms;
 	int failover_wedged_after_ms;  /* 0: a wedged primary is never failed over */
+	int failover_hang_after_ms;    /* 0: off */
 	int failover_standby_stale_ms; /* 0: from each standby's wal_receiver_timeout */
 	int failover_max_lag_bytes;    /* 0: no limit */
 	char *fencing_methods;         /* comma-separated, in order: pgbouncer, stop */

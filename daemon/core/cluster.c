@@ -95,12 +95,20 @@ static bool heard_recently(const PvNodeObs *o, int stale_ms)
 	return limit < 0 || o->since_last_msg_ms < 0 || o->since_last_msg_ms <= limit;
 }
 
-bool pv_core_sees(const PvClusterView *v, int i, int p, int stale_ms)
+/* Did the standby hear from the primary after it went silent to us (plus the slack)? */
+static bool heard_after(const PvNodeObs *o, int64_t silent_since_ms)
+{
+	if (o->since_last_msg_ms < 0)
+		return true; /* unknown: count it, to be safe */
+	return o->at_ms - o->since_last_msg_ms > silent_since_ms + PV_CORE_HANG_SLACK_MS;
+}
+
+static bool sees(const PvClusterView *v, int i, int p, int stale_ms, int64_t silent_since_ms)
 {
 	const PvNodeObs *o = &v->nodes[i].obs;
 	if (!answers(&v->nodes[i]) || !o->in_recovery || !o->receiver_streaming)
 		return false;
-	if (!heard_recently(o, stale_ms))
+	if (silent_since_ms > 0 ? !heard_after(o, silent_since_ms) : !heard_recently(o, stale_ms))
 		return false;
 	if (p >= 0 && sender_is(o, &v->nodes[p]))
 		return true;
@@ -110,6 +118,11 @@ bool pv_core_sees(const PvClusterView *v, int i, int p, int stale_ms)
 		if (k != p && sender_is(o, &v->nodes[k]))
 			return false;
 	return true;
+}
+
+bool pv_core_sees(const PvClusterView *v, int i, int p, int stale_ms)
+{
+	return sees(v, i, p, stale_ms, 0);
 }
 
 /* Is name in the comma-separated list? (core cannot use health.h's: no dependency loop) */
@@ -166,7 +179,9 @@ void pv_core_rank(const PvClusterView *v, int old_primary, int target, const PvR
 			if (old_primary >= 0 && v->nodes[old_primary].consecutive_failures > 0 &&
 			    n->obs.at_ms < v->nodes[old_primary].down_since_ms)
 				out->nstale++;
-			c->sees_primary = old_primary >= 0 && pv_core_sees(v, i, old_primary, stale_ms);
+			c->sees_primary = old_primary >= 0 &&
+			                  sees(v, i, old_primary, stale_ms,
+			                       rules ? rules->hung_silent_since_ms : 0);
 			if (c->sees_primary)
 				out->nseeing++;
 			if (n->failed)
@@ -347,13 +362,29 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
 		set_reason(out, PV_VERDICT_NO_PRIMARY, "primary %s is in recovery%s", pn->name, NULL);
 		return;
 	}
-	if (pn->consecutive_failures < p->confirm_failures) {
-		set_reason(out, PV_VERDICT_SUSPECT, "primary %s failed a probe: %s", pn->name,
-		           pn->obs.reason);
-		return;
-	}
 	PvRankRules rules = {.standby_stale_ms = p->standby_stale_ms, .max_lag_bytes = p->max_lag_bytes};
+	if (pn->consecutive_failures < p->confirm_failures) {
+		bool armed = p->hang_after_ms > 0 && pn->consecutive_failures > 0 && pn->alive_ms > 0;
+		if (!armed || !pn->host_acks || p->now_ms - pn->alive_ms < p->hang_after_ms) {
+			if (armed)
+				out->recheck_at_ms = pn->alive_ms + p->hang_after_ms;
+			set_reason(out, PV_VERDICT_SUSPECT, "primary %s failed a probe: %s", pn->name,
+			           pn->obs.reason);
+			return;
+		}
+		/* hung: its host takes our requests in, the server answers none of them */
+		out->hung = true;
+		rules.hung_silent_since_ms = pn->alive_ms;
+	}
 	decide_gone(v, v->primary, -1, &rules, out);
+	if (out->hung && out->verdict == PV_VERDICT_FAILOVER) {
+		char ms[24];
+		snprintf(ms, sizeof ms, "%lld", (long long)(p->now_ms - pn->alive_ms));
+		snprintf(out->reason, sizeof out->reason,
+		         "promote %s (primary %s is hung: its host acknowledges our requests, the "
+		         "server answered none for %s ms)",
+		         v->nodes[out->winner].name, pn->name, ms);
+	}
 	if (out->verdict == PV_VERDICT_FAILOVER && !p->automatic)
 		set_reason(out, PV_VERDICT_MANUAL_REQUIRED,
 		           "primary %s is down; failover.mode is manual: run pgvigil failover%s",

@@ -5,7 +5,8 @@
  * No I/O, no clock, no logging: every function here is deterministic and unit-tested as a
  * table.  Invariants: "could not ask" (PV_PROBE_UNKNOWN) never counts as down; a node that is
  * not answering, not in recovery, or has priority 0 is never a promotion candidate; a failover
- * is decided only when the primary failed confirm_failures probes in a row AND no reachable
+ * is decided only when the primary failed confirm_failures probes in a row, or hung (its host
+ * acknowledges our requests, the server answered nothing for hang_after_ms), AND no reachable
  * standby still streams from it.
  */
 #ifndef PV_CORE_CLUSTER_H
@@ -72,6 +73,9 @@ typedef struct {
 	PvNodeObs obs;              /* the latest completed probe */
 	int consecutive_failures;   /* DOWN probes in a row */
 	int64_t down_since_ms;      /* when the first of them completed */
+	int64_t alive_ms;           /* when the server last answered anything (0: never) */
+	bool host_acks;             /* the pending probe reached the node's host: its kernel
+	                             * acknowledged every byte (pv_pgconn_host_acked) */
 	bool failed;                /* a former primary we failed over from: never a candidate */
 
 	/* the write path (heartbeat), kept for the primary */
@@ -101,7 +105,14 @@ typedef struct {
 	int standby_stale_ms;     /* 0: from each standby's wal_receiver_timeout */
 	int64_t max_lag_bytes;    /* a candidate further behind the old primary is not promoted; 0: no limit */
 	bool allow_data_loss;     /* an operator's --allow-data-loss: the two guards above are off */
+	/* a hung primary (pv_core_decide): a standby sees it only if it heard from it later than
+	 * PV_CORE_HANG_SLACK_MS after this (the last answer pgvigil had); 0: the stale limit */
+	int64_t hung_silent_since_ms;
 } PvRankRules;
+
+/* How much later than pgvigil's last answer a standby may still have heard a hung primary
+ * (the heartbeat's WAL reaches it about when the commit is acknowledged). */
+#define PV_CORE_HANG_SLACK_MS 500
 
 typedef struct {
 	int confirm_failures;
@@ -110,6 +121,9 @@ typedef struct {
 	int standby_stale_ms;  /* 0: from each standby's wal_receiver_timeout */
 	int wedged_after_ms;   /* 0: never fail over a wedged primary */
 	int locks_failover_after_ms; /* 0: never */
+	/* a primary whose host acknowledges our requests while the server has answered nothing for
+	 * this long is down without waiting for confirm_failures (0: off) */
+	int hang_after_ms;
 	int64_t now_ms;
 } PvPolicy;
 
@@ -156,6 +170,8 @@ typedef struct {
 	int nstale;          /* reachable standbys not asked since the primary failed */
 	int64_t loss_bytes;  /* the winner's gap behind the old primary's last seen LSN (-1 unknown) */
 	bool sync_guarded;   /* only synchronous standbys were eligible */
+	bool hung;           /* the primary was found hung (hang_after_ms), not failed confirm times */
+	int64_t recheck_at_ms; /* decide again at this time even if no probe completes (0: none) */
 	char reason[256];
 } PvDecision;
 

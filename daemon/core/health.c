@@ -195,3 +195,29 @@ PvLockAction pv_lock_decide(const PvLockRoot *r, const PvLockPolicy *p, const ch
 	*why = "below the thresholds: reported";
 	return PV_LOCK_REPORT;
 }
+
+int64_t pv_lock_next_step_ms(const PvLockRoot *roots, int n, const PvLockPolicy *p)
+{
+	int64_t next = -1;
+	for (int i = 0; i < n; i++) {
+		const char *why;
+		const PvLockRoot *r = &roots[i];
+		PvLockAction a = pv_lock_decide(r, p, &why);
+		int64_t in;
+		if (a == PV_LOCK_PROTECTED || !p->act)
+			continue;
+		if (a == PV_LOCK_TERMINATE || a == PV_LOCK_CANCEL)
+			in = 0; /* acting now: look again soon to see it worked */
+		else if (p->cancel_after_ms > 0)
+			in = p->cancel_after_ms - r->blocked_for_ms;
+		else if (p->terminate_after_ms > 0)
+			in = p->terminate_after_ms - r->blocked_for_ms;
+		else
+			continue; /* reported only, for ever */
+		if (in < 0)
+			in = 0;
+		if (next < 0 || in < next)
+			next = in;
+	}
+	return next;
+}

@@ -101,6 +101,12 @@ const char *pv_lock_action_name(PvLockAction a);
 /* The ladder for one root; *why is a static explanation. */
 PvLockAction pv_lock_decide(const PvLockRoot *r, const PvLockPolicy *p, const char **why);
 
+/*
+ * How long until the ladder could act on one of these roots (ms, 0: now), or -1 when it never
+ * will (every root protected, or locks.act off): how long the lock chain can go unread.
+ */
+int64_t pv_lock_next_step_ms(const PvLockRoot *roots, int n, const PvLockPolicy *p);
+
 /* Is name in the comma-separated list (spaces around items ignored)? */
 bool pv_list_contains(const char *list, const char *name);
 

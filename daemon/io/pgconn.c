@@ -1,10 +1,13 @@
 #include "io/pgconn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -28,6 +31,10 @@ struct PvPgConn {
 	bool start_failed;
 	char error[512];
 	char sqlstate[8];
+	char *setup;      /* sent before the first statement on each new connection */
+	int setup_results; /* how many results it makes (dropped) */
+	int skip;          /* of the statement in flight: results still to drop */
+	bool fresh;        /* connected, setup not sent yet */
 };
 
 /* libpq messages are multi-line; keep them on one line. */
@@ -76,8 +83,16 @@ void pv_pgconn_free(PvPgConn *c)
 	for (int i = 0; i < c->nresults; i++)
 		PQclear(c->results[i]);
 	free(c->pending_sql);
+	free(c->setup);
 	free(c->conninfo);
 	free(c);
+}
+
+void pv_pgconn_set_setup(PvPgConn *c, const char *sql, int nresults)
+{
+	free(c->setup);
+	c->setup = sql ? pv_xstrdup(sql) : NULL;
+	c->setup_results = sql ? nresults : 0;
 }
 
 static bool conninfo_has(const char *conninfo, const char *key)
@@ -124,6 +139,16 @@ static PvPgcEvent send_pending(PvPgConn *c)
 {
 	char *sql = c->pending_sql;
 	c->pending_sql = NULL;
+	c->skip = 0;
+	if (c->fresh && c->setup) {
+		PvBuf b = {0};
+		pv_buf_printf(&b, "%s; %s", c->setup, sql);
+		free(sql);
+		sql = pv_xstrdup(b.data);
+		pv_buf_free(&b);
+		c->skip = c->setup_results;
+	}
+	c->fresh = false;
 	if (!PQsendQuery(c->conn, sql)) {
 		free(sql);
 		return fail(c, NULL);
@@ -245,6 +270,11 @@ static PvPgcEvent drain(PvPgConn *c)
 			PQclear(r);
 			continue;
 		}
+		if (c->skip > 0) {
+			c->skip--; /* a setup statement's result */
+			PQclear(r);
+			continue;
+		}
 		if (c->nresults == PV_PGC_MAX_RESULTS) {
 			PQclear(c->results[0]);
 			memmove(c->results, c->results + 1, sizeof c->results[0] * (PV_PGC_MAX_RESULTS - 1));
@@ -282,6 +312,7 @@ PvPgcEvent pv_pgconn_step(PvPgConn *c, short revents, int64_t now_ms)
 			if (PQsetnonblocking(c->conn, 1) != 0)
 				return fail(c, NULL);
 			c->state = ST_IDLE;
+			c->fresh = true;
 			if (c->pending_sql)
 				return send_pending(c);
 			return PV_PGC_NOTHING;
@@ -363,6 +394,26 @@ const char *pv_pgconn_sqlstate(const PvPgConn *c)
 bool pv_pgconn_timed_out(const PvPgConn *c)
 {
 	return c->timed_out;
+}
+
+bool pv_pgconn_host_acked(const PvPgConn *c)
+{
+	if (!c->conn || (c->state != ST_CONNECTING && c->state != ST_QUERYING))
+		return false;
+	int fd = PQsocket(c->conn);
+	if (fd < 0)
+		return false;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (ss.ss_family == AF_UNIX)
+		return true; /* a connected local socket: no network between us */
+	struct tcp_info ti;
+	len = sizeof ti;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return false;
+	return ti.tcpi_state == TCP_ESTABLISHED && ti.tcpi_unacked == 0 && ti.tcpi_retransmits == 0;
 }
 
 PvStatus pv_pgconn_run(PvPgConn *c, const char *sql, int timeout_ms, PGresult **out, PvError *err)

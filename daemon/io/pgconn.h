@@ -41,6 +41,11 @@ PvPgConn *pv_pgconn_new(const char *conninfo, PvPgcKind kind, int statement_time
 void pv_pgconn_free(PvPgConn *c);
 void pv_pgconn_close(PvPgConn *c);
 
+/*
+ * sql (nresults statements: PREPAREs, SETs) goes ahead of the first statement on every new
+ * connection, in the same round trip; its results are dropped.  NULL: none.
+ */
+void pv_pgconn_set_setup(PvPgConn *c, const char *sql, int nresults);
 /* Begins sql; deadline is absolute CLOCK_MONOTONIC ms. */
 void pv_pgconn_start(PvPgConn *c, const char *sql, int64_t deadline_ms, int64_t now_ms);
 /* The fd and events to poll for, or -1 when there is nothing to watch. */
@@ -61,6 +66,15 @@ PGresult *pv_pgconn_take_result_at(PvPgConn *c, int i);
 const char *pv_pgconn_error(const PvPgConn *c);
 const char *pv_pgconn_sqlstate(const PvPgConn *c);
 bool pv_pgconn_timed_out(const PvPgConn *c);
+/*
+ * While a connection attempt or a statement is pending: has the server's host taken in all we
+ * sent?  True for a TCP socket that is established with no byte left unacknowledged (the
+ * host's kernel is alive and reachable, so a missing answer means the server process itself
+ * is not answering: hung or stopped), and for a connected Unix socket; false while the TCP
+ * handshake or a retransmission is pending (a network fault looks like that), and when there
+ * is no socket.
+ */
+bool pv_pgconn_host_acked(const PvPgConn *c);
 
 /* Blocking convenience for actions: runs sql to completion or timeout_ms. */
 PvStatus pv_pgconn_run(PvPgConn *c, const char *sql, int timeout_ms, PGresult **out,

@@ -5,29 +5,25 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/fileio.h"
+#include "common/sha256.h"
 
 void pv_journal_hash(const void *data, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[PV_SHA256_LEN];
 
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
-		/* libcrypto without SHA-256 cannot happen on a supported system */
-		abort();
-	}
-	for (unsigned i = 0; i < mdlen; i++) {
+	pv_sha256(data, len, md);
+	for (unsigned i = 0; i < PV_SHA256_LEN; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
-	out[2 * mdlen] = '\0';
+	out[2 * PV_SHA256_LEN] = '\0';
 }
 
 char *pv_journal_rotated_name(const char *path, int k)

@@ -202,6 +202,11 @@ static void decision_json(const PvDaemon *d, PvJson *j, const char *key, const P
 		pv_json_null(j, "loss_bytes");
 	pv_json_bool(j, "sync_guarded", dec->sync_guarded);
 	pv_json_int(j, "standbys_seeing_primary", dec->nseeing);
+	if (dec->old_primary >= 0) {
+		/* how the old primary was found gone: failed probes in a row, or hung */
+		pv_json_str(j, "detected_by", dec->hung ? "hang" : "failures");
+		pv_json_int(j, "primary_failures", v->nodes[dec->old_primary].consecutive_failures);
+	}
 	pv_json_arr_open(j, "candidates");
 	for (int k = 0; k < dec->ncandidates; k++) {
 		const PvCandidate *c = &dec->candidates[k];
@@ -607,6 +612,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 		.wedged_after_ms = d->cfg->failover_wedged_after_ms,
 		.max_lag_bytes = d->cfg->failover_max_lag_bytes,
 		.locks_failover_after_ms = d->cfg->locks_failover_after_ms,
+		.hang_after_ms = d->cfg->failover_hang_after_ms,
 		.now_ms = now,
 	};
 	PvDecision dec;
@@ -618,6 +624,7 @@ static void evaluate(PvDaemon *d, int64_t now)
 	if (d->verifying)
 		return;
 	pv_core_decide(&d->view, &pol, &dec);
+	d->recheck_at_ms = dec.recheck_at_ms > now ? dec.recheck_at_ms : 0;
 	if (d->resume_target >= 0 && dec.verdict == PV_VERDICT_FAILOVER &&
 	    dec.winner != d->resume_target) {
 		/* a promotion began in this incident: never promote a second node */
@@ -1180,6 +1187,8 @@ void pv_daemon_run(PvDaemon *d)
 		int timeout = pv_prober_timeout(d->prober, now);
 		if (d->verifying && d->verify_deadline_ms - now < timeout)
 			timeout = (int)(d->verify_deadline_ms > now ? d->verify_deadline_ms - now : 0);
+		if (d->recheck_at_ms && d->recheck_at_ms - now < timeout)
+			timeout = (int)(d->recheck_at_ms > now ? d->recheck_at_ms - now : 0);
 
 		/* the extensions' descriptors follow the prober's in one poll() */
 		struct pollfd all[PV_POLL_MAX + PV_MAX_EXTENSIONS * PV_EXT_MAX_FDS];
@@ -1259,7 +1268,7 @@ void pv_daemon_run(PvDaemon *d)
 			}
 			pv_watch_health(d, e->node, now);
 		}
-		if (nev > 0 || d->verifying)
+		if (nev > 0 || d->verifying || (d->recheck_at_ms && now >= d->recheck_at_ms))
 			evaluate(d, now);
 		for (int i = 0; pv_extensions[i] && i < PV_MAX_EXTENSIONS; i++)
 			if (d->ext_state[i] && pv_extensions[i]->step)

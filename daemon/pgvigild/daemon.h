@@ -49,6 +49,7 @@ struct PvDaemon {
 	int verify_primary;
 	int64_t verify_start_ms;
 	int64_t verify_deadline_ms;
+	int64_t recheck_at_ms; /* the core asked to decide again then, probes or not (0: no) */
 	bool verify_pending[PV_MAX_NODES];
 	PvJournalSpan verify_span;
 

@@ -13,6 +13,9 @@
 #include "io/pgconn.h"
 #include "pgvigild/daemon.h"
 
+/* The longest a lock chain goes unread while sessions wait. */
+#define PV_WATCH_CHAIN_MAX_DEFER_MS 10000
+
 PvHealthPolicy pv_watch_health_policy(const PvConfig *cfg)
 {
 	return (PvHealthPolicy){
@@ -249,6 +252,12 @@ void pv_watch_chain(PvDaemon *d, int node, const PvLockRoot *roots, int nroots, 
 		for (int i = 0; i < nroots && i < 20; i++)
 			d->chain_pids[node][i] = roots[i].pid;
 	}
+	/* read the chain again when the ladder could next act, within 2 to 10 s: a chain of
+	 * protected roots costs the primary one read every 10 s, not every 2 */
+	int64_t step = node == d->view.primary && !d->paused ? pv_lock_next_step_ms(roots, nroots, &pol) : -1;
+	if (step < 0 || step > PV_WATCH_CHAIN_MAX_DEFER_MS)
+		step = PV_WATCH_CHAIN_MAX_DEFER_MS;
+	pv_prober_chain_defer(d->prober, node, now_ms + step);
 	if (node != d->view.primary || d->paused)
 		return; /* on a standby, or during maintenance, locks are reported only */
 	for (int i = 0; i < nroots; i++) {

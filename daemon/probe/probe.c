@@ -1,10 +1,20 @@
 #include "probe/probe.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PV_STATUS_SQL                                                                          \
+/*
+ * The status statement.  Its costly part is the pass over every backend's status (the
+ * activity counts: one row per backend, over a millisecond per thousand), so it comes in two
+ * forms: with it ("full") and without it ("lite", the same columns, NULL there).  The
+ * synchronous standbys are looked up (a second pass, through pg_stat_replication) only when
+ * synchronous_standby_names is set: an uncorrelated subquery in an untaken CASE branch is
+ * never run.  wal_receiver_timeout comes as current_setting() text ("5s"), not from
+ * pg_settings, which builds every setting's row.
+ */
+#define PV_STATUS_HEAD                                                                         \
 	"SELECT pg_is_in_recovery(),"                                                            \
 	" CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,"          \
 	" pg_last_wal_receive_lsn()::text,"                                                      \
@@ -16,18 +26,23 @@
 	" w.sender_host,"                                                                        \
 	" w.sender_port,"                                                                        \
 	" (extract(epoch FROM now() - w.last_msg_receipt_time) * 1000)::bigint,"                 \
-	" (SELECT system_identifier FROM pg_control_system())::text,"                            \
-	" a.clients, current_setting('max_connections')::int,"                                   \
-	" current_setting('superuser_reserved_connections')::int,"                               \
-	" a.lock_waiters, a.relation_waiters, a.oldest_wait_ms, a.oldest_idle_xact_ms,"          \
-	" (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_receiver_timeout'),"        \
+	" (SELECT system_identifier FROM pg_control_system())::text,"
+#define PV_STATUS_TAIL                                                                         \
+	" current_setting('wal_receiver_timeout'),"                                              \
 	" to_regclass('pgvigil.heartbeat') IS NOT NULL,"                                         \
 	" (SELECT coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false)" \
 	"  FROM pg_stat_archiver),"                                                              \
 	" current_setting('synchronous_standby_names') <> '',"                                    \
-	" (SELECT string_agg(application_name, ',') FROM pg_stat_replication"                    \
-	"  WHERE sync_state IN ('sync', 'quorum'))"                                              \
-	" FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true,"                   \
+	" CASE WHEN current_setting('synchronous_standby_names') <> ''"                           \
+	"  THEN (SELECT string_agg(application_name, ',') FROM pg_stat_replication"              \
+	"   WHERE sync_state IN ('sync', 'quorum')) END"                                          \
+	" FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true"
+#define PV_STATUS_FULL_SQL                                                                     \
+	PV_STATUS_HEAD                                                                             \
+	" a.clients, current_setting('max_connections')::int,"                                   \
+	" current_setting('superuser_reserved_connections')::int,"                               \
+	" a.lock_waiters, a.relation_waiters, a.oldest_wait_ms, a.oldest_idle_xact_ms,"          \
+	PV_STATUS_TAIL ","                                                                         \
 	" (SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS clients,"           \
 	"   count(*) FILTER (WHERE wait_event_type = 'Lock' AND backend_type = 'client backend')" \
 	"    AS lock_waiters,"                                                                   \
@@ -37,11 +52,49 @@
 	"    AND backend_type = 'client backend')) * 1000)::bigint AS oldest_wait_ms,"           \
 	"   (extract(epoch FROM max(now() - state_change) FILTER (WHERE state LIKE"              \
 	"    'idle in transaction%')) * 1000)::bigint AS oldest_idle_xact_ms"                     \
-	"  FROM pg_stat_activity) AS a"
+	"  FROM pg_stat_get_activity(NULL)) AS a"
+#define PV_STATUS_LITE_SQL                                                                     \
+	PV_STATUS_HEAD                                                                             \
+	" NULL::bigint, current_setting('max_connections')::int,"                                \
+	" current_setting('superuser_reserved_connections')::int,"                               \
+	" NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint," PV_STATUS_TAIL
 
-const char *const pv_probe_sql = PV_STATUS_SQL;
-const char *const pv_probe_sql_with_heartbeat =
-	PV_STATUS_SQL "; SELECT seq FROM pgvigil.heartbeat WHERE id = 1";
+const char *const pv_probe_sql = PV_STATUS_FULL_SQL;
+
+/* Prepared once per connection (PREPARE is per session), then only EXECUTEd: the statement
+ * is planned once, not every half second. */
+const char *const pv_probe_prepare_sql =
+	"PREPARE pgvigil_status_full AS " PV_STATUS_FULL_SQL ";"
+	" PREPARE pgvigil_status_lite AS " PV_STATUS_LITE_SQL ";"
+	" PREPARE pgvigil_heartbeat_read AS SELECT seq FROM pgvigil.heartbeat WHERE id = 1";
+const int pv_probe_prepare_statements = 3;
+
+const char *pv_probe_execute_sql(bool full, bool heartbeat_read)
+{
+	if (heartbeat_read)
+		return full ? "EXECUTE pgvigil_status_full; EXECUTE pgvigil_heartbeat_read"
+		            : "EXECUTE pgvigil_status_lite; EXECUTE pgvigil_heartbeat_read";
+	return full ? "EXECUTE pgvigil_status_full" : "EXECUTE pgvigil_status_lite";
+}
+
+int64_t pv_probe_parse_duration_ms(const char *text)
+{
+	if (!text || !*text)
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(text, &end, 10);
+	if (end == text || errno)
+		return -1;
+	static const struct {
+		const char *unit;
+		long long ms;
+	} units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (strcmp(end, units[i].unit) == 0)
+			return v * units[i].ms;
+	return -1;
+}
 
 const char *const pv_probe_heartbeat_ddl =
 	"CREATE SCHEMA IF NOT EXISTS pgvigil;"
@@ -107,15 +160,18 @@ bool pv_probe_parse(const PGresult *res, PvNodeObs *obs)
 	obs->sender_port = (s = val(res, 7)) ? atoi(s) : 0;
 	obs->since_last_msg_ms = (s = val(res, 8)) ? strtoll(s, NULL, 10) : -1;
 	obs->system_id = (s = val(res, 9)) ? strtoull(s, NULL, 10) : 0;
-	obs->clients = (s = val(res, 10)) ? atoi(s) : 0;
 	obs->max_connections = (s = val(res, 11)) ? atoi(s) : 0;
 	obs->reserved_connections = (s = val(res, 12)) ? atoi(s) : 0;
 	obs->refused_saturated = false;
-	obs->lock_waiters = (s = val(res, 13)) ? atoi(s) : 0;
-	obs->relation_waiters = (s = val(res, 14)) ? atoi(s) : 0;
-	obs->oldest_lock_wait_ms = (s = val(res, 15)) ? strtoll(s, NULL, 10) : -1;
-	obs->oldest_idle_xact_ms = (s = val(res, 16)) ? strtoll(s, NULL, 10) : -1;
-	obs->wal_receiver_timeout_ms = (s = val(res, 17)) ? strtoll(s, NULL, 10) : -1;
+	/* the activity counts: NULL from the lite form, which keeps the last full probe's */
+	if ((s = val(res, 10))) {
+		obs->clients = atoi(s);
+		obs->lock_waiters = (s = val(res, 13)) ? atoi(s) : 0;
+		obs->relation_waiters = (s = val(res, 14)) ? atoi(s) : 0;
+		obs->oldest_lock_wait_ms = (s = val(res, 15)) ? strtoll(s, NULL, 10) : -1;
+		obs->oldest_idle_xact_ms = (s = val(res, 16)) ? strtoll(s, NULL, 10) : -1;
+	}
+	obs->wal_receiver_timeout_ms = pv_probe_parse_duration_ms(val(res, 17));
 	obs->has_heartbeat_table = (s = val(res, 18)) && s[0] == 't';
 	obs->archive_failing = (s = val(res, 19)) && s[0] == 't';
 	obs->sync_configured = (s = val(res, 20)) && s[0] == 't';

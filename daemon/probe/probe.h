@@ -2,9 +2,10 @@
  * probe: what pgvigil asks each node, and how the answers (or the failure to get one) become
  * observations for core/.
  *
- * Every interval, one statement valid on a primary and on a standby (status, LSNs, WAL
- * receiver, saturation and lock-wait counts: the cheap "stage 1" that never touches the lock
- * manager), followed on a standby by a read of its copy of the heartbeat row.  On the primary,
+ * Every interval, one prepared statement valid on a primary and on a standby (status, LSNs,
+ * WAL receiver; on every other probe also the saturation and lock-wait counts, a pass over
+ * every backend's status: the "stage 1" that never touches the lock manager), followed on a
+ * standby by a read of its copy of the heartbeat row.  On the primary,
  * a heartbeat upsert (its duration is the commit latency).  While sessions wait on locks past
  * the threshold, the chain query ("stage 2": root blockers, how many wait behind each) at most
  * every PV_PROBE_CHAIN_INTERVAL_MS.
@@ -24,9 +25,18 @@
 #define PV_PROBE_CHAIN_INTERVAL_MS 2000
 #define PV_PROBE_MAX_ROOTS 20
 
+/* The status statement (the full form), for one-off use. */
 extern const char *const pv_probe_sql;
-/* pv_probe_sql followed by the standby's heartbeat read (two results). */
-extern const char *const pv_probe_sql_with_heartbeat;
+/* Prepares, on a probe connection, the full and lite status statements and the standby's
+ * heartbeat read: pv_probe_prepare_statements statements, run once per connection. */
+extern const char *const pv_probe_prepare_sql;
+extern const int pv_probe_prepare_statements;
+/* What a probe sends on a prepared connection: the status (full: with the activity counts)
+ * and, on a standby, its heartbeat read (a second result). */
+const char *pv_probe_execute_sql(bool full, bool heartbeat_read);
+/* A duration setting as current_setting() shows it ("5s", "1min", "200ms", "0"), in ms;
+ * -1 when it is not one. */
+int64_t pv_probe_parse_duration_ms(const char *text);
 /* Creates the pgvigil schema and heartbeat table if missing. */
 extern const char *const pv_probe_heartbeat_ddl;
 /* The root blockers (at most PV_PROBE_MAX_ROOTS, most blocking first). */

@@ -19,10 +19,14 @@ typedef struct {
 	bool hb_running;
 	bool hb_with_ddl;
 	int64_t hb_started_ms;
+	int64_t hb_next_ms; /* half an interval after the status probes: an answer every half */
 	int64_t hb_seq;
 	int64_t next_ms;
 	int64_t started_ms;
 	int64_t last_chain_ms;
+	int64_t chain_next_ms; /* the chain query runs again no sooner (0: as soon as needed) */
+	int chain_waiters;     /* lock waiters when it last ran */
+	unsigned nprobes;      /* status probes sent: every other one is a full one */
 	bool expect_heartbeat_read;
 	PvLockRoot roots[PV_PROBE_MAX_ROOTS];
 	int nroots;
@@ -65,6 +69,7 @@ PvProber *pv_prober_new(const PvConfig *cfg, int64_t now_ms)
 		int server_timeout = cfg->probe_timeout_ms * 9 / 10;
 		p->nodes[i].conn = pv_pgconn_new(cfg->nodes[i].conninfo, PV_PGC_KIND_POSTGRES,
 		                                 server_timeout > 0 ? server_timeout : 1);
+		pv_pgconn_set_setup(p->nodes[i].conn, pv_probe_prepare_sql, pv_probe_prepare_statements);
 		p->nodes[i].hb = pv_pgconn_new(cfg->nodes[i].conninfo, PV_PGC_KIND_POSTGRES,
 		                               cfg->probe_write_timeout_ms);
 		p->nodes[i].next_ms = now_ms;
@@ -166,6 +171,8 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 			next = t;
 		if (pn->hb_running && pv_pgconn_deadline(pn->hb) < next)
 			next = pv_pgconn_deadline(pn->hb);
+		if (!pn->hb_running && pn->hb_next_ms && pn->hb_next_ms < next)
+			next = pn->hb_next_ms;
 	}
 	if (p->bouncer) {
 		int64_t t = p->bouncer_running ? pv_pgconn_deadline(p->bouncer) : p->bouncer_next_ms;
@@ -173,6 +180,12 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 			next = t;
 	}
 	return next > now_ms ? (int)(next - now_ms) : 0;
+}
+
+void pv_prober_chain_defer(PvProber *p, int node, int64_t not_before_ms)
+{
+	if (node >= 0 && node < p->n && not_before_ms > p->nodes[node].chain_next_ms)
+		p->nodes[node].chain_next_ms = not_before_ms;
 }
 
 void pv_prober_kick(PvProber *p, int node, int64_t now_ms)
@@ -240,6 +253,7 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 				fresh.in_recovery = false;
 			*o = fresh;
 			nv->consecutive_failures = 0;
+			nv->alive_ms = now_ms;
 			nv->heartbeat_age_ms = o->in_recovery ? heartbeat_age(p, o->heartbeat_seq, now_ms) : 0;
 		} else {
 			o->result = PV_PROBE_UNKNOWN;
@@ -249,6 +263,8 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 	} else {
 		/* keep the last known LSNs: they bound what a failover may lose */
 		const char *msg = pv_pgconn_error(pn->conn), *state = pv_pgconn_sqlstate(pn->conn);
+		if (*state)
+			nv->alive_ms = now_ms; /* the server answered, if only with an error */
 		o->result = pv_probe_classify_failure(msg, state, pv_pgconn_timed_out(pn->conn));
 		o->refused_saturated = pv_probe_is_saturation(msg, state);
 		snprintf(o->reason, sizeof o->reason, "%s", msg);
@@ -280,6 +296,8 @@ static void finish_write(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms, PvCl
 	ProberNode *pn = &p->nodes[i];
 	PvNodeView *nv = &view->nodes[i];
 	pn->hb_running = false;
+	if (ev == PV_PGC_DONE || *pv_pgconn_sqlstate(pn->hb))
+		nv->alive_ms = now_ms;
 	if (ev == PV_PGC_DONE) {
 		int64_t ms = now_ms - pn->hb_started_ms;
 		memmove(nv->commit_ms + 1, nv->commit_ms, sizeof nv->commit_ms[0] * (PV_COMMIT_SAMPLES - 1));
@@ -364,7 +382,10 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 				events[nev++] = (PvProbeEvent){.kind = PV_PEV_WRITE, .node = i};
 		}
 
-		/* status connection */
+		/* status connection: did the host take our request in?  (asked before the step,
+		 * which may close the connection at its deadline) */
+		if (pn->phase == PH_STATUS && pv_pgconn_busy(pn->conn))
+			view->nodes[i].host_acks = pv_pgconn_host_acked(pn->conn);
 		PvPgcEvent ev = pv_pgconn_step(pn->conn, revents[i * 2], now_ms);
 		if (ev == PV_PGC_LOST && pn->phase == PH_IDLE) {
 			pn->next_ms = now_ms; /* the server hung up on us: look now */
@@ -384,16 +405,25 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 			if (nev < max)
 				events[nev++] = tmp;
 			const PvNodeObs *o = &view->nodes[i].obs;
+			/* the chain again once its time came (pv_prober_chain_defer), or sooner when
+			 * the waiters doubled: a new chain may have formed */
+			bool due = now_ms >= pn->chain_next_ms ||
+			           o->lock_waiters >= 2 * pn->chain_waiters + 5;
 			if (o->result == PV_PROBE_UP && o->lock_waiters > 0 &&
-			    o->oldest_lock_wait_ms >= p->lock_threshold_ms &&
+			    o->oldest_lock_wait_ms >= p->lock_threshold_ms && due &&
 			    now_ms - pn->last_chain_ms >= PV_PROBE_CHAIN_INTERVAL_MS) {
 				pn->phase = PH_CHAIN;
 				pn->last_chain_ms = now_ms;
+				pn->chain_next_ms = now_ms + PV_PROBE_CHAIN_INTERVAL_MS;
+				pn->chain_waiters = o->lock_waiters;
 				int budget = p->timeout_ms > 2000 ? p->timeout_ms : 2000;
 				pv_pgconn_start(pn->conn, pv_probe_chain_sql, now_ms + budget, now_ms);
 			} else {
-				if (o->result == PV_PROBE_UP && o->lock_waiters == 0)
+				if (o->result == PV_PROBE_UP && o->lock_waiters == 0) {
 					pn->nroots = 0;
+					pn->chain_next_ms = 0;
+					pn->chain_waiters = 0;
+				}
 				schedule_next(p, i, view, confirm_failures, now_ms);
 			}
 		} else if (pn->phase == PH_CHAIN) {
@@ -430,16 +460,28 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 	}
 	for (int i = 0; i < p->n; i++) {
 		ProberNode *pn = &p->nodes[i];
+		const PvNodeView *nv = &view->nodes[i];
+		/* the heartbeat, on the node last seen as a primary, half an interval after its
+		 * status probes: one of the two answers every half interval */
+		bool writable = nv->obs.result == PV_PROBE_UP && !nv->obs.in_recovery;
+		if (!p->heartbeat || !writable) {
+			pn->hb_next_ms = 0;
+		} else if (!pn->hb_running && pn->hb_next_ms && now_ms >= pn->hb_next_ms) {
+			start_heartbeat(p, i, nv, now_ms);
+			pn->hb_next_ms = now_ms + p->interval_ms;
+		}
 		if (pn->phase != PH_IDLE || now_ms < pn->next_ms)
 			continue;
-		const PvNodeView *nv = &view->nodes[i];
-		/* the heartbeat goes with the status probe, on the node last seen as a primary */
-		if (p->heartbeat && !pn->hb_running && nv->obs.result == PV_PROBE_UP && !nv->obs.in_recovery)
-			start_heartbeat(p, i, nv, now_ms);
+		if (p->heartbeat && writable && !pn->hb_next_ms)
+			pn->hb_next_ms = now_ms + p->interval_ms / 2;
 		pn->phase = PH_STATUS;
 		pn->started_ms = now_ms;
+		view->nodes[i].host_acks = false;
 		pn->expect_heartbeat_read = nv->obs.in_recovery && nv->obs.has_heartbeat_table;
-		pv_pgconn_start(pn->conn, pn->expect_heartbeat_read ? pv_probe_sql_with_heartbeat : pv_probe_sql,
+		/* the activity counts every other probe; always while confirming a failure, so
+		 * a node that comes back is seen whole */
+		bool full = pn->nprobes++ % 2 == 0 || nv->obs.result != PV_PROBE_UP;
+		pv_pgconn_start(pn->conn, pv_probe_execute_sql(full, pn->expect_heartbeat_read),
 		                now_ms + p->timeout_ms, now_ms);
 		/* a connection that could not even start fails right here */
 		PvPgcEvent ev = pv_pgconn_step(pn->conn, 0, now_ms);

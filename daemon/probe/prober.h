@@ -71,6 +71,12 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
                    PvProbeEvent *events, int max);
 /* Probes node now (if it is not already being probed). -1: every node. */
 void pv_prober_kick(PvProber *p, int node, int64_t now_ms);
+/*
+ * The lock chain of node need not be read again before not_before_ms (the daemon knows when
+ * its ladder next acts); by default it is read every PV_PROBE_CHAIN_INTERVAL_MS while
+ * sessions wait, and at once when the waiters double.
+ */
+void pv_prober_chain_defer(PvProber *p, int node, int64_t not_before_ms);
 /* The last SHOW POOLS (PgBouncer configured): returns how many pools, -1 if the last read
  * failed (*error then says why). */
 int pv_prober_pools(const PvProber *p, const PvPool **pools, const char **error);

@@ -290,6 +290,75 @@ static void test_stale_standby_does_not_see(void **state)
 	assert_int_equal(d.verdict, PV_VERDICT_STANDBYS_SEE_PRIMARY);
 }
 
+/*
+ * The hang rule: a primary whose host acknowledges our requests but which answered nothing for
+ * hang_after_ms is down after one failed probe, once no standby heard from it later than
+ * PV_CORE_HANG_SLACK_MS after pgvigil last did.
+ */
+static void test_hung_primary(void **state)
+{
+	(void)state;
+	PvClusterView v;
+	PvDecision d;
+	uint64_t lsn[] = {10, 9, 9};
+	int prio[] = {100, 100, 100};
+	PvPolicy p = {.confirm_failures = 3, .automatic = true, .hang_after_ms = 2500, .now_ms = 3000};
+	build(&v, "DSS", lsn, prio, 0, 1);
+	v.nodes[0].alive_ms = 1000;
+	v.nodes[0].host_acks = true;
+	v.nodes[0].down_since_ms = 2000;
+	for (int i = 1; i <= 2; i++) {
+		v.nodes[i].obs.at_ms = 3000;
+		v.nodes[i].obs.wal_receiver_timeout_ms = 5000;
+		v.nodes[i].obs.since_last_msg_ms = 2000; /* heard at 1000: when pgvigil last did */
+	}
+	/* silent for 2000 ms: not yet; decide again when 2500 ms have passed */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_SUSPECT);
+	assert_int_equal(d.recheck_at_ms, 3500);
+	assert_false(d.hung);
+
+	/* 2500 ms: hung, although the standbys are within their wal_receiver_timeout limit */
+	p.now_ms = 3500;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+	assert_true(d.hung);
+	assert_non_null(strstr(d.reason, "hung"));
+
+	/* a standby that heard from it 600 ms after pgvigil last did vetoes */
+	v.nodes[2].obs.since_last_msg_ms = 1400; /* heard at 1600 */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_STANDBYS_SEE_PRIMARY);
+	v.nodes[2].obs.since_last_msg_ms = 1600; /* heard at 1400: within the slack */
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
+
+	/* a request its host did not acknowledge (a network fault) is never a hang */
+	v.nodes[0].host_acks = false;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_SUSPECT);
+	assert_false(d.hung);
+	v.nodes[0].host_acks = true;
+
+	/* no failed probe yet (a slow answer in flight), or the rule off: no hang */
+	v.nodes[0].consecutive_failures = 0;
+	v.nodes[0].obs.result = PV_PROBE_UP;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_HEALTHY);
+	v.nodes[0].consecutive_failures = 1;
+	v.nodes[0].obs.result = PV_PROBE_DOWN;
+	p.hang_after_ms = 0;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_SUSPECT);
+	assert_int_equal(d.recheck_at_ms, 0);
+
+	/* standby views older than the first failure: wait for fresh ones */
+	p.hang_after_ms = 2500;
+	v.nodes[1].obs.at_ms = 1900;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_SUSPECT);
+}
+
 static void test_data_loss_guard(void **state)
 {
 	(void)state;
@@ -362,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_wedged_and_locked),
 		cmocka_unit_test(test_stale_standby_does_not_see),
 		cmocka_unit_test(test_data_loss_guard),
+		cmocka_unit_test(test_hung_primary),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests_name("core/cluster", tests, NULL, NULL);

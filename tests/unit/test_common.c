@@ -24,6 +24,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/redact.h"
+#include "common/sha256.h"
 
 /* ---- pv_json_escape ---- */
 
@@ -447,6 +448,48 @@ static void test_file_atomic(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* SHA-256 against the FIPS 180-2 vectors, a million 'a's fed in odd pieces, and the edges of
+ * the padding (55, 56 and 64 bytes). */
+static void hexof(const void *d, size_t n, char *out)
+{
+	unsigned char md[PV_SHA256_LEN];
+	pv_sha256(d, n, md);
+	for (int i = 0; i < PV_SHA256_LEN; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static void test_sha256(void **state)
+{
+	(void)state;
+	char h[65];
+	hexof("", 0, h);
+	assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	hexof("abc", 3, h);
+	assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	hexof(two, strlen(two), h);
+	assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	PvSha256 s;
+	char a[1000];
+	memset(a, 'a', sizeof a);
+	pv_sha256_init(&s);
+	for (int i = 0; i < 1000; i++) {
+		pv_sha256_update(&s, a, 333);
+		pv_sha256_update(&s, a, 667);
+	}
+	unsigned char md[PV_SHA256_LEN];
+	pv_sha256_final(&s, md);
+	for (int i = 0; i < PV_SHA256_LEN; i++)
+		sprintf(h + 2 * i, "%02x", md[i]);
+	assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	hexof(a, 55, h);
+	assert_string_equal(h, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+	hexof(a, 56, h);
+	assert_string_equal(h, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+	hexof(a, 64, h);
+	assert_string_equal(h, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +506,7 @@ int main(void)
 	    cmocka_unit_test(test_clock),
 	    cmocka_unit_test(test_log_levels),
 	    cmocka_unit_test(test_file_atomic),
+	    cmocka_unit_test(test_sha256),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,6 +189,7 @@ static const TemplateLine template_lines[] = {
     {"failover.repoint_timeout_ms", "\trepoint_timeout_ms = %s;", "10000"},
     {"failover.wedged_after_ms", "\twedged_after_ms = %s;", "10000"},
     {"failover.max_lag_bytes", "\tmax_lag_bytes = %s;", "16777216"},
+    {"failover.hang_after_ms", "\thang_after_ms = %s;", "2600"},
     {"failover.standby_stale_ms", "\tstandby_stale_ms = %s;", "0"},
     {NULL, "};", NULL},
     {NULL, "fencing = {", NULL},

@@ -114,6 +114,30 @@ static PvLockRoot root(const char *user, const char *state, int64_t blocked_for)
 	return r;
 }
 
+/* How long the lock chain may go unread: until the ladder's next step for any root. */
+static void test_lock_next_step(void **state)
+{
+	(void)state;
+	PvLockPolicy p = {.cancel_after_ms = 5000, .terminate_after_ms = 10000, .act = true,
+	                  .own_application = "pgvigil"};
+	PvLockRoot r[2] = {root("app", "active", 1000), root("app", "active", 3000)};
+	assert_int_equal(pv_lock_next_step_ms(r, 1, &p), 4000);
+	assert_int_equal(pv_lock_next_step_ms(r, 2, &p), 2000); /* the nearer one */
+	r[1].blocked_for_ms = 6000;                             /* being cancelled: look soon */
+	assert_int_equal(pv_lock_next_step_ms(r, 2, &p), 0);
+	r[0].superuser = r[1].superuser = true; /* protected: the ladder never acts */
+	assert_int_equal(pv_lock_next_step_ms(r, 2, &p), -1);
+	r[0].superuser = false;
+	p.act = false; /* report only */
+	assert_int_equal(pv_lock_next_step_ms(r, 2, &p), -1);
+	p.act = true;
+	p.cancel_after_ms = 0; /* terminate only */
+	assert_int_equal(pv_lock_next_step_ms(r, 1, &p), 9000);
+	p.terminate_after_ms = 0;
+	assert_int_equal(pv_lock_next_step_ms(r, 1, &p), -1);
+	assert_int_equal(pv_lock_next_step_ms(r, 0, &p), -1);
+}
+
 static void test_lock_ladder(void **state)
 {
 	(void)state;
@@ -198,6 +222,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_table),
 		cmocka_unit_test(test_lock_ladder),
+		cmocka_unit_test(test_lock_next_step),
 		cmocka_unit_test(test_list_contains),
 		cmocka_unit_test(test_stale_limit),
 	};

@@ -14,6 +14,46 @@
 #include "io/pgconn.h"
 #include "probe/probe.h"
 
+/* Duration settings as current_setting() shows them. */
+static void test_duration(void **state)
+{
+	(void)state;
+	assert_int_equal(pv_probe_parse_duration_ms("5s"), 5000);
+	assert_int_equal(pv_probe_parse_duration_ms("200ms"), 200);
+	assert_int_equal(pv_probe_parse_duration_ms("1min"), 60000);
+	assert_int_equal(pv_probe_parse_duration_ms("2h"), 7200000);
+	assert_int_equal(pv_probe_parse_duration_ms("1d"), 86400000);
+	assert_int_equal(pv_probe_parse_duration_ms("0"), 0);
+	assert_int_equal(pv_probe_parse_duration_ms("60000"), 60000);
+	assert_int_equal(pv_probe_parse_duration_ms("5 s"), -1);
+	assert_int_equal(pv_probe_parse_duration_ms("s"), -1);
+	assert_int_equal(pv_probe_parse_duration_ms("5weeks"), -1);
+	assert_int_equal(pv_probe_parse_duration_ms(""), -1);
+	assert_int_equal(pv_probe_parse_duration_ms(NULL), -1);
+}
+
+/* The prepared statements come in the order pv_probe_execute_sql names them. */
+static void test_prepared(void **state)
+{
+	(void)state;
+	const char *p = pv_probe_prepare_sql;
+	int n = 0;
+	for (const char *q = p; (q = strstr(q, "PREPARE ")); q++)
+		n++;
+	assert_int_equal(n, pv_probe_prepare_statements);
+	assert_non_null(strstr(p, "PREPARE pgvigil_status_full AS"));
+	assert_non_null(strstr(p, "PREPARE pgvigil_status_lite AS"));
+	assert_non_null(strstr(p, "PREPARE pgvigil_heartbeat_read AS"));
+	assert_string_equal(pv_probe_execute_sql(true, false), "EXECUTE pgvigil_status_full");
+	assert_string_equal(pv_probe_execute_sql(false, false), "EXECUTE pgvigil_status_lite");
+	assert_non_null(strstr(pv_probe_execute_sql(false, true), "EXECUTE pgvigil_heartbeat_read"));
+	/* the lite form never reads every backend's status */
+	const char *lite = strstr(p, "PREPARE pgvigil_status_lite AS");
+	const char *end = strstr(lite, "PREPARE pgvigil_heartbeat_read");
+	const char *act = strstr(lite, "pg_stat_get_activity");
+	assert_true(act == NULL || act > end);
+}
+
 static void test_classify(void **state)
 {
 	(void)state;
@@ -129,6 +169,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_prepared),
 		cmocka_unit_test(test_conninfo_target),
 		cmocka_unit_test(test_conninfo_retarget),
 		cmocka_unit_test(test_endpoint_render),
