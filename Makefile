@@ -91,6 +91,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/scenarios.sh
+	@bash tests/bench/cost.sh
 
 # The layering rule of docs/architecture.md: core/ and common/ never include libpq, libssh2,
 # libconfig, or anything of io/.

@@ -14,8 +14,7 @@
 #   freeze-flaps    BENCH_FLAPS freezes of the primary of 1 to 2 s (evenly spread), 2 s apart
 #   partition-flaps BENCH_FLAPS cuts of the primary of 1 to 2 s, 2 s apart
 #   (flaps = both flap scenarios)
-#   probecost       500 idle client connections on the primary: the CPU pgvigil's probe backends
-#                   use there over 20 s, pgvigild's CPU and RSS, transactions per second
+# (What the probes cost the primary: tests/bench/cost.sh, which `make bench` runs after this.)
 # kill, freeze, partition and lockstorm run BENCH_RUNS times (default 5), each on a fresh cluster,
 # with the bench writer (build/bench/writer) writing through PgBouncer: one INSERT every
 # BENCH_INTERVAL_MS (20) ms, each under a BENCH_TIMEOUT_MS (1000) ms deadline.  switchover runs
@@ -46,7 +45,7 @@ FLAPS=${BENCH_FLAPS:-20}
 INTERVAL_MS=${BENCH_INTERVAL_MS:-20}
 TIMEOUT_MS=${BENCH_TIMEOUT_MS:-1000}
 SCENARIOS=
-for s in ${BENCH_SCENARIOS:-kill freeze partition lockstorm switchover flaps probecost}; do
+for s in ${BENCH_SCENARIOS:-kill freeze partition lockstorm switchover flaps}; do
 	[[ $s == flaps ]] && s="freeze-flaps partition-flaps"
 	SCENARIOS+="${SCENARIOS:+ }$s"
 done
@@ -80,8 +79,8 @@ trap 'exit 143' TERM
 [[ $FLAPS =~ ^[1-9][0-9]*$ ]] || bench_die "BENCH_FLAPS must be a positive integer"
 for s in $SCENARIOS; do
 	case $s in
-	kill | freeze | partition | lockstorm | switchover | freeze-flaps | partition-flaps | probecost) ;;
-	*) bench_die "unknown scenario '$s' (kill freeze partition lockstorm switchover freeze-flaps partition-flaps flaps probecost)" ;;
+	kill | freeze | partition | lockstorm | switchover | freeze-flaps | partition-flaps) ;;
+	*) bench_die "unknown scenario '$s' (kill freeze partition lockstorm switchover freeze-flaps partition-flaps flaps)" ;;
 	esac
 done
 for f in "$PGVIGIL_BIN/pgvigild" "$PGVIGIL_BIN/pgvigil" "$WRITER"; do
@@ -489,59 +488,6 @@ scenario_flaps() {
 	fig_table "$kind-flaps"
 }
 
-# --- probe cost ------------------------------------------------------------------------------------
-
-# CPU time (utime + stime, clock ticks) of the given pids
-_ticks() {
-	local t=0 p
-	for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat"))); done
-	echo "$t"
-}
-_many() { (($(cluster_psql n0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'") >= 500)); }
-
-scenario_probecost() {
-	local n pids x0 x1 b0 b1 d0 d1 hz rss
-	echo "== probecost: 500 idle client connections on the primary; what pgvigil's probes cost over 20 s"
-	fig_reset
-	local_fresh || { echo "  no cluster"; return 1; }
-	pgvigild_stop >/dev/null 2>&1
-	for n in n0 n1 n2; do cluster_psql "$n" "ALTER SYSTEM SET max_connections = 600" >/dev/null 2>&1; done
-	for n in n1 n2 n0; do cluster_stop "$n" >/dev/null 2>&1; done
-	for n in n0 n1 n2; do cluster_start "$n" >/dev/null 2>&1; done
-	local L
-	L=$(jlines)
-	pgvigild_start "$CL_DIR/pgvigil.conf"
-	jwait 20 "$L" '"event":"primary-found"'
-	printf '\\sleep 40 s\n' >"$CL_DIR/idle.sql"
-	chmod 644 "$CL_DIR/idle.sql"
-	bench_bg runuser -u postgres -- "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$(cluster_port n0)" -c 500 -j 8 -T 45 -f "$CL_DIR/idle.sql" postgres
-	wait_for 60 _many || echo "  fewer than 500 connections"
-	pids=$(cluster_psql n0 "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgvigil'")
-	x0=$(cluster_psql n0 "SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database")
-	# shellcheck disable=SC2086
-	b0=$(_ticks $pids)
-	d0=$(_ticks "$PGVIGILD_PID")
-	sleep 20
-	# shellcheck disable=SC2086
-	b1=$(_ticks $pids)
-	d1=$(_ticks "$PGVIGILD_PID")
-	x1=$(cluster_psql n0 "SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database")
-	hz=$(getconf CLK_TCK)
-	rss=$(awk '/VmRSS/ { print $2 }' "/proc/$PGVIGILD_PID/status")
-	awk -v b=$((b1 - b0)) -v d=$((d1 - d0)) -v hz="$hz" -v x=$((x1 - x0)) -v rss="$rss" -v n="$(wc -w <<<"$pids")" 'BEGIN {
-		printf "  pgvigil backends on the primary (%d): %.2f %% of one core\n", n, 100 * b / hz / 20
-		printf "  pgvigild: %.2f %% of one core, RSS %d KiB\n", 100 * d / hz / 20, rss
-		printf "  transactions on the primary, all clients: %.1f per second (the idle clients send none)\n", x / 20
-	}'
-	fig_add "pgvigil's backends on the primary, CPU ms per s" "$(((b1 - b0) * 1000 / hz / 20))"
-	fig_add "pgvigild, CPU ms per s" "$(((d1 - d0) * 1000 / hz / 20))"
-	fig_add "pgvigild RSS KiB" "$rss"
-	fig_add "transactions per second on the primary" "$(((x1 - x0) / 20))"
-	bench_kill_all
-	local_drop
-	fig_table probecost
-}
-
 # --- main -----------------------------------------------------------------------------------------
 
 echo "pgvigil scenarios: $SCENARIOS"
@@ -566,7 +512,6 @@ for s in $SCENARIOS; do
 	switchover) scenario_switchover ;;
 	freeze-flaps) scenario_flaps freeze ;;
 	partition-flaps) scenario_flaps partition ;;
-	probecost) scenario_probecost ;;
 	esac
 	echo "  ($s: $((($(_cl_now_ms) - t0) / 1000)) s)"
 done
