@@ -35,6 +35,7 @@ struct PvPgConn {
 	int setup_results; /* how many results it makes (dropped) */
 	int skip;          /* of the statement in flight: results still to drop */
 	bool fresh;        /* connected, setup not sent yet */
+	bool redo_setup;   /* the setup failed or is gone: close after this statement */
 };
 
 /* libpq messages are multi-line; keep them on one line. */
@@ -254,13 +255,22 @@ static PvPgcEvent drain(PvPgConn *c)
 		if (!r) {
 			c->state = ST_IDLE;
 			if (c->result_error) {
-				/* the statement failed but the connection is fine: keep it */
+				/* the statement failed but the connection is fine: keep it, unless its
+				 * setup must be made again */
+				if (c->redo_setup) {
+					c->redo_setup = false;
+					pv_pgconn_close(c);
+				}
 				return PV_PGC_FAILED;
 			}
 			return PV_PGC_DONE;
 		}
 		ExecStatusType st = PQresultStatus(r);
 		if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+			/* the setup failed, or what it made is gone: make it again on a new connection */
+			const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+			if (c->skip > 0 || (code && strcmp(code, "26000") == 0))
+				c->redo_setup = true;
 			if (!c->result_error) {
 				set_error(c, PQresultErrorMessage(r));
 				const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);

@@ -65,15 +65,15 @@ const char *const pv_probe_sql = PV_STATUS_FULL_SQL;
  * is planned once, not every half second. */
 const char *const pv_probe_prepare_sql =
 	"PREPARE pgvigil_status_full AS " PV_STATUS_FULL_SQL ";"
-	" PREPARE pgvigil_status_lite AS " PV_STATUS_LITE_SQL ";"
-	" PREPARE pgvigil_heartbeat_read AS SELECT seq FROM pgvigil.heartbeat WHERE id = 1";
-const int pv_probe_prepare_statements = 3;
+	" PREPARE pgvigil_status_lite AS " PV_STATUS_LITE_SQL;
+const int pv_probe_prepare_statements = 2;
 
 const char *pv_probe_execute_sql(bool full, bool heartbeat_read)
 {
+	/* the heartbeat table may not exist yet when the connection is made: not prepared */
 	if (heartbeat_read)
-		return full ? "EXECUTE pgvigil_status_full; EXECUTE pgvigil_heartbeat_read"
-		            : "EXECUTE pgvigil_status_lite; EXECUTE pgvigil_heartbeat_read";
+		return full ? "EXECUTE pgvigil_status_full; SELECT seq FROM pgvigil.heartbeat WHERE id = 1"
+		            : "EXECUTE pgvigil_status_lite; SELECT seq FROM pgvigil.heartbeat WHERE id = 1";
 	return full ? "EXECUTE pgvigil_status_full" : "EXECUTE pgvigil_status_lite";
 }
 

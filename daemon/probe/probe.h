@@ -27,8 +27,8 @@
 
 /* The status statement (the full form), for one-off use. */
 extern const char *const pv_probe_sql;
-/* Prepares, on a probe connection, the full and lite status statements and the standby's
- * heartbeat read: pv_probe_prepare_statements statements, run once per connection. */
+/* Prepares, on a probe connection, the full and lite status statements:
+ * pv_probe_prepare_statements statements, run once per connection. */
 extern const char *const pv_probe_prepare_sql;
 extern const int pv_probe_prepare_statements;
 /* What a probe sends on a prepared connection: the status (full: with the activity counts)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/bench/cost.sh (part of `make bench`, as root): what pgvigil's probes cost the primary.
 #
-# A fresh cluster with max_connections = 1300, pgvigild with its default probe settings, then
+# A fresh cluster of 5 nodes (scripts/cluster.sh's n0, n1, n2 plus two more streaming standbys
+# n3, n4 on ports B+5, B+6) with max_connections = 1300, pgvigild with its default probe
+# settings watching all five, then
 # on the primary: COST_CLIENTS (1000) client connections, of which COST_WAITERS (200) wait
 # for a lock: one session holds ACCESS EXCLUSIVE on a table (a superuser's: the lock ladder
 # reports it and leaves it alone, so the waiters stay for the whole measurement) and the
@@ -24,6 +26,7 @@ CLIENTS=${COST_CLIENTS:-1000}
 WAITERS=${COST_WAITERS:-200}
 SECONDS_=${COST_SECONDS:-30}
 BG=()
+extra=()
 
 cleanup() {
 	local rc=$? p
@@ -31,6 +34,7 @@ cleanup() {
 	for p in "${BG[@]}"; do kill -KILL -- "-$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	if [[ -n ${CL_DIR:-} && -d $CL_DIR ]]; then
 		pgvigild_stop >/dev/null 2>&1
+		for p in "${extra[@]}"; do _cl_pg "$PG_BIN/pg_ctl" -D "$CL_DIR/$p" -m immediate -w stop >/dev/null 2>&1; done
 		cluster_destroy "$CL_DIR"
 	fi
 	exit "$rc"
@@ -55,6 +59,21 @@ cluster_create "$CL_DIR" >/dev/null 2>&1 || { echo "bench: cluster create failed
 for n in n0 n1 n2; do cluster_psql "$n" "ALTER SYSTEM SET max_connections = $((CLIENTS + 300))" >/dev/null 2>&1; done
 for n in n1 n2 n0; do cluster_stop "$n" >/dev/null 2>&1; done
 for n in n0 n1 n2; do cluster_start "$n" >/dev/null 2>&1 || { echo "bench: $n did not restart" >&2; exit 1; }; done
+# n3, n4: more standbys of n0, so pgvigild watches 5 nodes
+extra=()
+for k in 3 4; do
+	n=n$k
+	p=$(($(cluster_port n0) + k + 2))
+	_cl_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$(cluster_port n0)" -U postgres -w -D "$CL_DIR/$n" \
+		-X stream -c fast --no-sync >/dev/null 2>&1 || { echo "bench: pg_basebackup of $n failed" >&2; exit 1; }
+	_cl_node_conf "$n" "$p"
+	_cl_pg touch "$CL_DIR/$n/standby.signal"
+	echo "primary_conninfo = 'host=127.0.0.1 port=$(cluster_port n0) user=postgres application_name=$n'" |
+		_cl_pg sh -c "cat >>'$CL_DIR/$n/postgresql.auto.conf'"
+	_cl_pg_start "$n" || exit 1
+	extra+=("$n")
+	sed -i "s|^  );|    ,{ name = \"$n\"; conninfo = \"host=127.0.0.1 port=$p user=postgres dbname=postgres\"; priority = 10; pgdata = \"$CL_DIR/$n\"; pg_bin = \"$PG_BIN\"; }\n  );|" "$CL_DIR/pgvigil.conf"
+done
 pgvigild_start >/dev/null
 journal_wait 20 '"event":"primary-found"' >/dev/null || { echo "bench: no primary-found" >&2; exit 1; }
 cluster_psql n0 "CREATE TABLE cost_locked (x int)" >/dev/null
@@ -104,7 +123,7 @@ d1=$(ticks "$PGVIGILD_PID")
 hz=$(getconf CLK_TCK)
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$PGVIGILD_PID/status")
 chains=$(($(grep -c '"event":"lock-chain"' "$CL_DIR/journal.jsonl") - chains0))
-echo "probe cost on the primary: $clients client connections, $waiters lock waiters, ${SECONDS_} s, default probe settings"
+echo "probe cost on the primary: pgvigild watching $(grep -c 'name = "n' "$CL_DIR/pgvigil.conf") nodes, $clients client connections, $waiters lock waiters, ${SECONDS_} s, default probe settings"
 awk -v b=$((b1 - b0)) -v d=$((d1 - d0)) -v hz="$hz" -v s="$SECONDS_" -v rss="$rss" \
 	-v n="$(wc -w <<<"$pids")" -v bl="$blocked" -v ch="$chains" 'BEGIN {
 	printf "  pgvigil backends on the primary (%d): %.2f %% of one core (target < 1 %%)\n", n, 100 * b / hz / s
