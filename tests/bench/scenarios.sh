@@ -451,6 +451,8 @@ scenario_flaps() {
 		secs=$(awk -v i="$i" -v n="$FLAPS" 'BEGIN { printf "%.2f", 1 + (n > 1 ? i / (n - 1) : 0) }')
 		if [[ $kind == partition ]]; then conf=$NC/pgvigil.conf; else conf=$CL_DIR/pgvigil.conf; fi
 		L=$(jlines)
+		local t_fault t_heal
+		t_fault=$(date -u +%T.%3N)
 		if [[ $kind == partition ]]; then
 			netns_cut n0
 			sleep "$secs"
@@ -460,6 +462,7 @@ scenario_flaps() {
 			sleep "$secs"
 			cluster_thaw n0
 		fi
+		t_heal=$(date -u +%T.%3N)
 		sleep 2
 		wait_for 20 bench_settled "$conf" n0
 		local settled=$?
@@ -472,7 +475,7 @@ scenario_flaps() {
 		if ((p > 0)); then
 			false_fo=$((false_fo + 1))
 			o=$(journal_line "$(journal_find "$L" '"event":"incident-open"')")
-			echo "  $kind $((i + 1)) (${secs} s): FAILOVER: $(json_str "$o" reason) (detection_ms $(json_num "$o" detection_ms)); journal and log kept in $(keep_evidence "$kind-flap-$((i + 1))")"
+			echo "  $kind $((i + 1)) (${secs} s, $t_fault to $t_heal UTC): FAILOVER at $(json_str "$o" ts | cut -c12-23): $(json_str "$o" reason) (detection_ms $(json_num "$o" detection_ms)); journal and log kept in $(keep_evidence "$kind-flap-$((i + 1))")"
 		elif ((opened > 0)); then
 			echo "  $kind $((i + 1)) (${secs} s): incident opened without a promotion: $(json_str "$(journal_line "$(journal_find "$L" '"event":"incident-open"')")" reason)"
 		fi
