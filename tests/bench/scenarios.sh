@@ -11,7 +11,8 @@
 #   lockstorm       a non-superuser takes ACCESS EXCLUSIVE on the writer's table inside a long
 #                   statement (active root: cancel) and in an idle transaction (idle root: terminate)
 #   switchover      a planned switchover under `pgbench -c 16` through PgBouncer
-#   freeze-flaps    BENCH_FLAPS freezes of the primary of 1 to 2 s (evenly spread), 2 s apart
+#   freeze-flaps    BENCH_FLAPS freezes of the primary of 1 to 2 s (evenly spread; BENCH_FLAP_MIN_S
+#                   and BENCH_FLAP_MAX_S change the range), 2 s apart
 #   partition-flaps BENCH_FLAPS cuts of the primary of 1 to 2 s, 2 s apart
 #   (flaps = both flap scenarios)
 # (What the probes cost the primary: tests/bench/cost.sh, which `make bench` runs after this.)
@@ -42,6 +43,8 @@ source "$ROOT/tests/bench/lib.sh"
 WRITER=${WRITER:-$ROOT/build/bench/writer}
 RUNS=${BENCH_RUNS:-5}
 FLAPS=${BENCH_FLAPS:-20}
+FLAP_MIN=${BENCH_FLAP_MIN_S:-1} # a flap lasts FLAP_MIN to FLAP_MAX seconds, evenly spread
+FLAP_MAX=${BENCH_FLAP_MAX_S:-2}
 INTERVAL_MS=${BENCH_INTERVAL_MS:-20}
 TIMEOUT_MS=${BENCH_TIMEOUT_MS:-1000}
 SCENARIOS=
@@ -77,6 +80,8 @@ trap 'exit 143' TERM
 ((EUID == 0)) || bench_die "run as root (make bench)"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || bench_die "BENCH_RUNS must be a positive integer"
 [[ $FLAPS =~ ^[1-9][0-9]*$ ]] || bench_die "BENCH_FLAPS must be a positive integer"
+[[ $FLAP_MIN =~ ^[0-9]+(\.[0-9]+)?$ && $FLAP_MAX =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+	bench_die "BENCH_FLAP_MIN_S and BENCH_FLAP_MAX_S must be numbers of seconds"
 for s in $SCENARIOS; do
 	case $s in
 	kill | freeze | partition | lockstorm | switchover | freeze-flaps | partition-flaps) ;;
@@ -444,11 +449,11 @@ scenario_switchover() {
 # flaps KIND: FLAPS short faults of n0 (KIND freeze or partition), 1 to 2 s each, 2 s apart.
 scenario_flaps() {
 	local kind=$1 i secs L p opened false_fo=0 incidents=0 blips=0 parts=0 wedged=0 conf o
-	echo "== $kind-flaps: $FLAPS ${kind}s of the primary of 1 to 2 s, 2 s apart (false failovers)"
+	echo "== $kind-flaps: $FLAPS ${kind}s of the primary of $FLAP_MIN to $FLAP_MAX s, 2 s apart (false failovers)"
 	fig_reset
 	if [[ $kind == partition ]]; then netns_fresh; else local_fresh; fi || { echo "  no cluster"; return 1; }
 	for ((i = 0; i < FLAPS; i++)); do
-		secs=$(awk -v i="$i" -v n="$FLAPS" 'BEGIN { printf "%.2f", 1 + (n > 1 ? i / (n - 1) : 0) }')
+		secs=$(awk -v i="$i" -v n="$FLAPS" -v a="$FLAP_MIN" -v b="$FLAP_MAX" 'BEGIN { printf "%.2f", a + (n > 1 ? (b - a) * i / (n - 1) : 0) }')
 		if [[ $kind == partition ]]; then conf=$NC/pgvigil.conf; else conf=$CL_DIR/pgvigil.conf; fi
 		L=$(jlines)
 		local t_fault t_heal
