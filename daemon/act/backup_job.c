@@ -211,35 +211,21 @@ static void start_verify(BackupExt *x, PvDaemon *d, int64_t now)
 	pv_backup_copy_failed(x, d, "failed", "verify", err.msg, now);
 }
 
-/* Reads backup_label and backup_manifest of the finished copy into the entry. */
+/* Reads backup_label and backup_manifest of the finished (local) copy into the entry. */
 static void read_backup_facts(Job *job)
 {
-	char *path = pv_xasprintf("%s/backup_label", job->path);
-	char *text = NULL;
-	PvBackupLabel bl;
-	if (pv_file_read_all(path, &text, NULL, NULL) == PV_OK &&
-	    pv_backup_label_parse(text, &bl)) {
-		job->e.start_lsn = bl.start_lsn;
-		job->e.checkpoint_lsn = bl.checkpoint_lsn;
-		job->e.timeline = bl.timeline;
-		snprintf(job->e.start_wal, sizeof job->e.start_wal, "%s", bl.start_wal);
-	}
-	free(text);
-	free(path);
-	text = NULL;
-	path = pv_xasprintf("%s/backup_manifest", job->path);
-	int tl;
-	uint64_t s, e;
-	if (pv_file_read_all(path, &text, NULL, NULL) == PV_OK &&
-	    pv_backup_manifest_wal(text, &tl, &s, &e)) {
-		if (!job->e.start_lsn)
-			job->e.start_lsn = s;
-		job->e.stop_lsn = e;
-		if (!job->e.timeline)
-			job->e.timeline = tl;
-	}
-	free(text);
-	free(path);
+	char *lpath = pv_xasprintf("%s/backup_label", job->path);
+	char *mpath = pv_xasprintf("%s/backup_manifest", job->path);
+	char *label = NULL, *manifest = NULL;
+	if (pv_file_read_all(lpath, &label, NULL, NULL) != PV_OK)
+		label = NULL;
+	if (pv_file_read_all(mpath, &manifest, NULL, NULL) != PV_OK)
+		manifest = NULL;
+	pv_backup_entry_facts(&job->e, label, manifest);
+	free(label);
+	free(manifest);
+	free(lpath);
+	free(mpath);
 }
 
 /* The copy is good (verified or, for a command backup, unverifiable): name it, catalog it. */

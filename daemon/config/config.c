@@ -501,6 +501,10 @@ static void check_backup_host(PvLoad *l, const config_t *lc, PvConfig *cfg)
 		          cfg->backup_host);
 		return;
 	}
+	if (cfg->backup_method == PV_BACKUP_COMMAND)
+		add_error(l, at, "backup.host",
+		          "backup.method \"command\" runs on this host: it cannot be combined with "
+		          "backup.host");
 	const config_setting_t *dir = config_lookup(lc, "backup.directory");
 	if (!cfg->backup_directory || !*cfg->backup_directory)
 		add_error(l, at, "backup.directory",

@@ -1384,6 +1384,8 @@ static void test_backup_host(void **state)
 	     "4: backup.directory: required with backup.host: the directory on n1's host"},
 	    {"backup = { host = \"n1\"; directory = \"rel/b\"; };",
 	     "4: backup.directory: must be an absolute path with backup.host"},
+	    {"backup = { host = \"n1\"; directory = \"/b\"; method = \"command\"; command = \"x\"; };",
+	     "4: backup.host: backup.method \"command\" runs on this host"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		text = pv_xasprintf("%s%s\n", nodes, bad[i].backup);
