@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "act/backup.h"
+#include "act/hostcmd.h"
 #include "io/pgconn.h"
 #include "io/proc.h"
 #include "journal/events.h"
@@ -28,6 +29,12 @@ typedef struct {
 	char *dir;  /* backup.directory when the job started */
 	char *path; /* the directory copied into, then verified */
 	PvProc *proc;
+	/* backup.host: the directory is on that host, the programs run there */
+	bool remote;
+	PvSsh *ssh;
+	int ssh_timeout_ms;
+	char *pg_bin;    /* the node's pg_bin there ("" : its PATH) */
+	PvHostCmd *hcmd; /* the program running there */
 	PvJournalSpan span;  /* backup (not for verify_only) */
 	PvJournalSpan vspan; /* backup-verify */
 	bool vspan_open;

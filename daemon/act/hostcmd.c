@@ -279,6 +279,11 @@ const char *pv_hostcmd_output(PvHostCmd *c)
 	return c->both.data ? c->both.data : "";
 }
 
+bool pv_hostcmd_timed_out(const PvHostCmd *c)
+{
+	return c->timed_out;
+}
+
 int64_t pv_hostcmd_duration_ms(const PvHostCmd *c)
 {
 	return c->end_ms - c->start_ms;

@@ -58,6 +58,8 @@ const char *pv_hostcmd_stderr(const PvHostCmd *c);
 /* stdout then stderr */
 const char *pv_hostcmd_output(PvHostCmd *c);
 int64_t pv_hostcmd_duration_ms(const PvHostCmd *c);
+/* It ran past its deadline (or could no longer be polled until then). */
+bool pv_hostcmd_timed_out(const PvHostCmd *c);
 /* "exit 0", "exit 1", "timed out after 60000 ms", "ssh: HOST:PORT: ..." */
 void pv_hostcmd_describe(const PvHostCmd *c, char *out, size_t size);
 
