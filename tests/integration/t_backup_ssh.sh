@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# t_backup_ssh: backups on another host (backup.host), reached over ssh: a private sshd on
+# 127.0.0.1 (user postgres, ed25519 key, strict known_hosts) stands for n2's host, and the
+# backup directory is a directory there owned by postgres.  pg_basebackup and pg_verifybackup
+# run there (detached, polled); the catalog is there; `pgvigil backup list` reads it over ssh.
+# Every conninfo carries a password (trust ignores it): it must reach no command line (a ps
+# capture during a backup), no journal, no log and no file on the backup host.  Then: keep = 2
+# retention there; a copy corrupted before its verification is failed and kept as LABEL.failed;
+# `backup verify` catches a corrupted file; a restore drill from the remote backup (rows before
+# vs after the incident's restore point), by label and by incident; an unwritable directory and
+# a stopped sshd are clear errors with a backup begin/end failed record, nothing deleted.
+source "$(dirname "$0")/../lib.sh"
+source "$T_ROOT/tests/backup_lib.sh"
+# shellcheck source=../../scripts/sshd.sh
+source "$T_ROOT/scripts/sshd.sh"
+
+_leaks() {
+	local w=$1
+	shift
+	grep -qF "$w" - && return 0
+	grep -rqsF "$w" "$@"
+}
+_no_leftovers() { [[ -z $(compgen -G "$RB/*.partial") && -z $(compgen -G "$RB/*.deleting") ]]; }
+_remote_tmp() { find /tmp -maxdepth 1 -user postgres -name 'pgvigil-backup*' 2>/dev/null | sort; }
+_status_of() { bk_list | grep -o "\"label\":\"$1\",\"status\":\"[a-z]*\"" | cut -d'"' -f8; }
+_ms() {
+	local t=${EPOCHREALTIME//[.,]/}
+	echo $((t / 1000))
+}
+
+t_cluster
+SSH_PORT=$((CL_BASE + 6))
+RPORT=$((CL_BASE + 5))
+for p in "$SSH_PORT" "$RPORT"; do
+	_cl_port_free "$p" || t_bail "port $p is in use"
+done
+t_tmpdir
+D=$T_TMP
+chmod 755 "$D" # postgres reaches the backup directory and the restored copies in it
+RB=$D/remote/backups
+mkdir -p "$D/remote"
+chown postgres: "$D/remote"
+chmod 700 "$D/remote"
+# a pg_bin for n2 whose pg_verifybackup can be told to damage the copy before checking it
+mkdir "$D/bin"
+for p in "$PG_BIN"/*; do ln -s "$p" "$D/bin/"; done
+rm "$D/bin/pg_verifybackup"
+cat >"$D/bin/pg_verifybackup" <<EOF
+#!/bin/sh
+# corrupts the backup first when $D/corrupt-next exists (then removes it)
+if [ -e "$D/corrupt-next" ]; then
+	rm -f "$D/corrupt-next"
+	f=\$(find "\$1/base" -type f -size +16k | head -n 1)
+	printf 'pgvigil-corruption' | dd of="\$f" bs=1 seek=8192 conv=notrunc status=none
+fi
+exec "$PG_BIN/pg_verifybackup" "\$@"
+EOF
+chmod 755 "$D/bin/pg_verifybackup"
+bk_on_exit "sshd_stop '$D'"
+bk_on_exit "bk_restored_stop '$D/copy1'"
+bk_on_exit "bk_restored_stop '$D/copy2'"
+sshd_start "$D" "$SSH_PORT" || t_bail "cannot start sshd on 127.0.0.1:$SSH_PORT"
+sshd_user_key "$D" pv || t_bail "ssh-keygen failed"
+sshd_known_hosts_line "$D" "$SSH_PORT" >"$D/known_hosts"
+
+conf=$CL_DIR/pgvigil.conf
+sed -i "s|pgdata = \"$CL_DIR/n2\"; pg_bin = \"$PG_BIN\"; }|pgdata = \"$CL_DIR/n2\"; pg_bin = \"$D/bin\";\n      ssh = { host = \"127.0.0.1\"; port = $SSH_PORT; user = \"postgres\"; key = \"$D/id_pv\"; known_hosts = \"$D/known_hosts\"; timeout_ms = 5000; }; }|" "$conf"
+sed -i 's/user=postgres dbname=postgres"/user=postgres dbname=postgres password=s3cret"/' "$conf"
+grep -q 'ssh = { host = "127.0.0.1"' "$conf" || t_bail "could not give n2 an ssh group"
+[[ $(grep -c 'password=s3cret' "$conf") == 3 ]] || t_bail "could not add the passwords"
+
+# configuration errors name the setting and its line
+cp "$conf" "$D/bad.conf"
+cat >>"$D/bad.conf" <<EOF
+backup = { host = "n9"; directory = "$RB"; };
+EOF
+sed -i '/^backup = { archive_dir/d' "$D/bad.conf"
+out=$("$PGVIGIL_BIN/pgvigil" -c "$D/bad.conf" check-config 2>&1)
+check_eq "backup.host naming no node: check-config exits 2" 2 "$?"
+check "... FILE:LINE: backup.host: no node" grep -qE "^$D/bad.conf:[0-9]+: backup.host: no node \"n9\"" <<<"$out"
+sed -i 's/host = "n9"/host = "n0"/' "$D/bad.conf"
+out=$("$PGVIGIL_BIN/pgvigil" -c "$D/bad.conf" check-config 2>&1)
+check "backup.host naming a node without ssh group: refused" grep -q "backup.host: node n0 has no ssh group" <<<"$out"
+sed -i "s|host = \"n0\"; directory = \"$RB\"|host = \"n2\"; directory = \"backups\"|" "$D/bad.conf"
+out=$("$PGVIGIL_BIN/pgvigil" -c "$D/bad.conf" check-config 2>&1)
+check "a relative backup.directory with backup.host: refused" grep -q "backup.directory: must be an absolute path" <<<"$out"
+
+bk_conf "host = \"n2\"; directory = \"$RB\"; keep = 2;"
+check "pgvigil ssh-check n2" pgvigil ssh-check n2
+cluster_psql n0 "CREATE TABLE drill (x int); INSERT INTO drill SELECT generate_series(1, 50)" >/dev/null ||
+	t_bail "cannot write on n0"
+tmp_before=$(_remote_tmp)
+t_daemon_start
+t_wait_primary_found
+
+# --- a backup over ssh, and a process list captured while it runs
+(
+	while [[ ! -e $D/ps-stop ]]; do
+		ps -eo args >>"$D/ps.txt" 2>/dev/null
+		sleep 0.05
+	done
+) &
+PS_PID=$!
+t0=$(_ms)
+out=$(pgvigil backup --wait 2>&1)
+rc=$?
+t1=$(_ms)
+touch "$D/ps-stop"
+wait "$PS_PID"
+note "$out"
+note "backup over ssh took $((t1 - t0)) ms"
+check_eq "pgvigil backup --wait exits 0" 0 "$rc"
+A=$(bk_label_of 1)
+check_eq "one verified backup listed (over ssh)" 1 "$(bk_count verified)"
+check "it is on the backup host: backup_label, backup_manifest, its catalog record" \
+	test -f "$RB/$A/backup_label" -a -f "$RB/$A/backup_manifest" -a -f "$RB/$A.json"
+check_eq "written by the ssh user" "postgres postgres" "$(stat -c %U "$RB/$A") $(stat -c %U "$RB/$A.json")"
+check "pg_basebackup ran through ssh (seen in the process list)" grep -q "pg_basebackup.*-D.*$RB/$A.partial" "$D/ps.txt"
+check "the catalog record is complete" grep -qE "\"status\":\"verified\".*\"start_lsn\":\"[0-9A-F]+/[0-9A-F]+\".*\"stop_lsn\":\"[0-9A-F]+/[0-9A-F]+\".*\"timeline\":1" "$RB/$A.json"
+size=$(json_num "$(bk_list)" size_bytes)
+check_eq "its size is du -sb of the directory" "$(du -sb "$RB/$A" | cut -f1)" "$size"
+check "verify_ms and copy_ms are recorded" grep -qE '"copy_ms":[0-9]+,"verify_ms":[0-9]+' <<<"$(bk_list)"
+check "no .partial left" _no_leftovers
+t_journal_order "journal: backup begin (host n2), backup-verify ok, backup end ok" \
+	'"event":"backup"|"phase":"begin"' '"event":"backup-verify"|"phase":"end"|"outcome":"ok"' \
+	'"event":"backup"|"phase":"end"|"outcome":"ok"'
+check "the begin record names the host" grep -q '"event":"backup","phase":"begin".*"host":"n2"' "$CL_DIR/journal.jsonl"
+check "pgvigil backup list shows it" grep -q "^$A .*verified" <<<"$(pgvigil backup list)"
+check_eq "no temporary file left on the host" "$tmp_before" "$(_remote_tmp)"
+
+t_done
