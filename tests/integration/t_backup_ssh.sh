@@ -47,9 +47,9 @@ for p in "$PG_BIN"/*; do ln -s "$p" "$D/bin/"; done
 rm "$D/bin/pg_verifybackup"
 cat >"$D/bin/pg_verifybackup" <<EOF
 #!/bin/sh
-# corrupts the backup first when $D/corrupt-next exists (then removes it)
-if [ -e "$D/corrupt-next" ]; then
-	rm -f "$D/corrupt-next"
+# corrupts the backup first when $D/remote/corrupt-next exists (then removes it)
+if [ -e "$D/remote/corrupt-next" ]; then
+	rm -f "$D/remote/corrupt-next"
 	f=\$(find "\$1/base" -type f -size +16k | head -n 1)
 	printf 'pgvigil-corruption' | dd of="\$f" bs=1 seek=8192 conv=notrunc status=none
 fi
@@ -127,5 +127,109 @@ t_journal_order "journal: backup begin (host n2), backup-verify ok, backup end o
 check "the begin record names the host" grep -q '"event":"backup","phase":"begin".*"host":"n2"' "$CL_DIR/journal.jsonl"
 check "pgvigil backup list shows it" grep -q "^$A .*verified" <<<"$(pgvigil backup list)"
 check_eq "no temporary file left on the host" "$tmp_before" "$(_remote_tmp)"
+
+# --- a restore drill from the remote backup: rows before vs after the incident's restore point
+cluster_psql n0 "INSERT INTO drill SELECT generate_series(51, 100)" >/dev/null || t_bail "cannot write"
+id=$(pgvigil incident open --reason "restore drill over ssh" 2>&1) || t_bail "incident open failed: $id"
+note "incident $id"
+cluster_psql n0 "INSERT INTO drill SELECT generate_series(101, 150)" >/dev/null || t_bail "cannot write"
+check_wait "restore-point-archived ok" 30 journal_find 0 '"event":"restore-point-archived"' '"outcome":"ok"'
+t0=$(_ms)
+rout=$(pgvigil restore --incident "$id" --to "$D/copy1" --start --port "$RPORT" 2>&1)
+rc=$?
+t1=$(_ms)
+note "$rout"
+note "restore drill from the remote backup took $((t1 - t0)) ms"
+check_eq "pgvigil restore --incident --start (backup on the ssh host) exits 0" 0 "$rc"
+check "it restored backup $A" grep -q "^backup $A (verified" <<<"$rout"
+check "the copy stopped at the restore point" grep -q "recovery stopping at restore point \"pgvigil-$id\"" <<<"$rout"
+check_eq "the copy holds exactly the 100 rows committed before the incident" 100 \
+	"$(bk_psql_restored "$D/copy1" "$RPORT" "SELECT count(*) FROM drill" 2>&1)"
+check_eq "the primary holds all 150" 150 "$(cluster_psql n0 "SELECT count(*) FROM drill")"
+check_eq "the copy is here, owned by postgres, mode 700" "postgres 700" "$(stat -c '%U %a' "$D/copy1")"
+bk_restored_stop "$D/copy1"
+pgvigil incident close "$id" --reason done >/dev/null || t_bail "incident close failed"
+seg=$(cluster_psql n0 "SELECT pg_walfile_name(pg_switch_wal())")
+wait_for 30 test -s "$CL_DIR/wal-archive/$seg" || t_bail "WAL segment $seg not archived"
+rout=$(pgvigil restore --backup "$A" --to "$D/copy2" --start --port "$RPORT" 2>&1)
+check_eq "pgvigil restore --backup LABEL --start exits 0" 0 "$?"
+check "... to the end of the archived WAL: all 150 rows" test \
+	"$(bk_psql_restored "$D/copy2" "$RPORT" "SELECT count(*) FROM drill" 2>&1)" = 150
+bk_restored_stop "$D/copy2"
+
+# --- retention on the remote: keep = 2
+pgvigil backup --wait >/dev/null 2>&1
+check_eq "backup B exits 0" 0 "$?"
+pgvigil backup --wait >/dev/null 2>&1
+check_eq "backup C exits 0" 0 "$?"
+check_eq "keep = 2: two verified backups listed" 2 "$(bk_count verified)"
+check_not "A is gone from the list" grep -q "\"label\":\"$A\"" <<<"$(bk_list)"
+check "backup-delete of A journaled" journal_find 0 '"event":"backup-delete"' '"outcome":"ok"'
+check "A's record is gone from the host" test ! -e "$RB/$A.json"
+check_wait "A's directory is removed from the host, nothing .deleting left" 20 \
+	bash -c "[[ ! -e '$RB/$A' ]] && [[ -z \$(compgen -G '$RB/*.deleting') ]]"
+B=$(bk_label_of 1)
+C=$(bk_label_of 2)
+
+# --- a copy corrupted before its verification: failed, kept as LABEL.failed, nothing else touched
+touch "$D/remote/corrupt-next"
+chmod 644 "$D/remote/corrupt-next"
+out=$(pgvigil backup --wait 2>&1)
+check_eq "a backup whose verification fails: exit 1" 1 "$?"
+note "$out"
+check "the error is pg_verifybackup's" grep -q "pg_verifybackup" <<<"$out"
+Fl=$(bk_list | grep -o '"label":"[^"]*","status":"failed"' | cut -d'"' -f4)
+check "it is listed as failed" test -n "$Fl"
+check "its directory is kept as LABEL.failed on the host" test -d "$RB/$Fl.failed"
+check "backup end failed (step verify) journaled" journal_find 0 '"event":"backup"' '"phase":"end"' '"outcome":"failed"'
+check "B and C still verified" test "$(_status_of "$B") $(_status_of "$C")" = "verified verified"
+pgvigil restore --backup "$Fl" --to "$D/r" >/dev/null 2>&1
+check_eq "restore of the failed backup: exit 1" 1 "$?"
+check "... nothing created" test ! -e "$D/r"
+
+# --- backup verify over ssh catches a file corrupted later
+victim=$(find "$RB/$C/base" -type f -size +16k | head -n 1)
+printf 'pgvigil-corruption' | dd of="$victim" bs=1 seek=8192 conv=notrunc status=none
+out=$(pgvigil backup verify "$C" 2>&1)
+check_eq "pgvigil backup verify of a corrupted remote backup: exit 1" 1 "$?"
+check "it names the damaged file" grep -q "${victim#"$RB/$C/"}" <<<"$out"
+check_eq "the catalog there says C failed" failed "$(_status_of "$C")"
+check_eq "B is untouched" verified "$(_status_of "$B")"
+
+# --- an unwritable directory: a clear error and a journal record, nothing deleted
+before=$(ls "$RB" | sort)
+nbegin=$(bk_journal_count '"event":"backup"' '"phase":"begin"')
+chmod 500 "$RB"
+out=$(pgvigil backup --wait 2>&1)
+check_eq "a backup into an unwritable directory: exit 1" 1 "$?"
+note "$out"
+check "the error says it is not writable" grep -q "not writable by postgres" <<<"$out"
+check_eq "a backup begin record was written" $((nbegin + 1)) "$(bk_journal_count '"event":"backup"' '"phase":"begin"')"
+check "... and its end record failed at prepare" grep -q '"event":"backup","phase":"end".*"outcome":"failed".*"failed_step":"prepare"' "$CL_DIR/journal.jsonl"
+chmod 700 "$RB"
+check_eq "nothing in the directory changed" "$before" "$(ls "$RB" | sort)"
+
+# --- no password anywhere
+check_not "no password in the journal, the logs, the files on the backup host, the CLI output or the process list" \
+	_leaks s3cret "$CL_DIR/journal.jsonl" "$CL_DIR/pgvigild.log" "$CL_DIR/pgvigild.stderr" \
+	"$RB" "$D/ps.txt" <<<"$out$rout"
+
+# --- sshd stopped: a clear error and a journal record, nothing deleted
+sshd_stop "$D"
+nend=$(bk_journal_count '"event":"backup"' '"phase":"end"' '"outcome":"failed"')
+out=$(pgvigil backup --wait 2>&1)
+check_eq "a backup with the backup host unreachable: exit 1" 1 "$?"
+note "$out"
+check "the error names the host" grep -q "127.0.0.1:$SSH_PORT" <<<"$out"
+check_eq "a backup end failed record was written" $((nend + 1)) \
+	"$(bk_journal_count '"event":"backup"' '"phase":"end"' '"outcome":"failed"')"
+check_eq "nothing in the directory changed" "$before" "$(ls "$RB" | sort)"
+out=$(pgvigil backup list 2>&1)
+check_eq "backup list with the host unreachable: exit 1" 1 "$?"
+check "... saying why" grep -q "backup list: 127.0.0.1:$SSH_PORT" <<<"$out"
+check "pgvigild still running" t_daemon_alive
+rc=0
+pgvigild_stop >/dev/null || rc=$?
+check_eq "pgvigild exits 0 on SIGTERM" 0 "$rc"
 
 t_done
