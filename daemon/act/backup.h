@@ -247,11 +247,11 @@ PvStatus pv_backup_remote_list(PvSsh *s, const char *dir, int timeout_ms, PvBack
  * base ("-N" appended when a file of that name exists). */
 PvStatus pv_backup_remote_prepare(PvSsh *s, const char *dir, const char *base, char *label,
                                   size_t size, int timeout_ms, PvError *err) PV_MUSTCHECK;
-/* Renames DIR/LABEL.partial to DIR/LABEL+suffix ("" or ".failed"); reads its size (du -sb)
- * and facts into e. */
-PvStatus pv_backup_remote_finish(PvSsh *s, const char *dir, const char *label,
-                                 const char *suffix, PvBackupEntry *e, int timeout_ms,
-                                 PvError *err) PV_MUSTCHECK;
+/* The command (sh -c SCRIPT) that renames DIR/LABEL.partial to DIR/LABEL+suffix ("" or
+ * ".failed") and prints its size (du -sb) and facts for pv_backup_finish_parse; the daemon
+ * runs it detached (act/hostcmd.h), du taking its time on a big backup.  av: 8 slots. */
+void pv_backup_remote_finish_argv(const char *dir, const char *label, const char *suffix,
+                                  const char *av[8]);
 /* Writes DIR/LABEL.json atomically on the host (temporary file, sync, mv, sync). */
 PvStatus pv_backup_remote_catalog_write(PvSsh *s, const char *dir, const PvBackupEntry *e,
                                         int timeout_ms, PvError *err) PV_MUSTCHECK;

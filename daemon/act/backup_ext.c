@@ -112,7 +112,10 @@ static void ext_destroy(void *self)
 			}
 			job->e.status = PV_BACKUP_FAILED;
 			pv_backup_job_end(x, x->d, "failed",
-			                  job->phase == JOB_COPY ? "copy" : "verify", why, now);
+			                  job->phase == JOB_COPY     ? "copy"
+			                  : job->phase == JOB_VERIFY ? "verify"
+			                                             : "rename",
+			                  why, now);
 		}
 	}
 	pv_backup_job_clear(job);

@@ -20,7 +20,8 @@
 
 #define EV(e) pv_journal_event_name(e)
 
-typedef enum { JOB_IDLE, JOB_COPY, JOB_VERIFY } JobPhase;
+/* JOB_FINISH: on backup.host, the copy renamed and measured there (a command of its own) */
+typedef enum { JOB_IDLE, JOB_COPY, JOB_VERIFY, JOB_FINISH } JobPhase;
 
 typedef struct {
 	JobPhase phase;
@@ -35,6 +36,7 @@ typedef struct {
 	int ssh_timeout_ms;
 	char *pg_bin;    /* the node's pg_bin there ("" : its PATH) */
 	PvHostCmd *hcmd; /* the program running there */
+	bool finish_failed; /* JOB_FINISH after a failed verification (to LABEL.failed) */
 	PvJournalSpan span;  /* backup (not for verify_only) */
 	PvJournalSpan vspan; /* backup-verify */
 	bool vspan_open;

@@ -328,6 +328,78 @@ static void read_backup_facts(Job *job)
 	free(mpath);
 }
 
+/*
+ * On backup.host: LABEL.partial renamed to LABEL (or LABEL.failed after a failed verification)
+ * and measured there, by a command of its own (du takes its time on a big backup).
+ */
+static void start_finish(BackupExt *x, PvDaemon *d, bool failed, int64_t now)
+{
+	Job *job = &x->job;
+	const char *av[8];
+	PvError err;
+	pv_backup_remote_finish_argv(job->dir, job->e.label, failed ? ".failed" : "", av);
+	job->phase = JOB_FINISH;
+	job->finish_failed = failed;
+	snprintf(job->pphase, sizeof job->pphase, "finishing");
+	if (cmd_start(job, av, NULL, d->cfg->backup_timeout_s * 1000, now, &err) == PV_OK)
+		return;
+	if (failed) {
+		job->e.status = PV_BACKUP_FAILED;
+		pv_backup_job_end(x, d, "failed", "verify", job->e.error, now);
+	} else {
+		pv_backup_copy_failed(x, d, "failed", "rename", err.msg, now);
+	}
+}
+
+static void finish_done(BackupExt *x, PvDaemon *d, int64_t now)
+{
+	Job *job = &x->job;
+	PvBackupEntry *e = &job->e;
+	PvError err;
+	bool ok = cmd_ok(job) && job->hcmd && pv_backup_finish_parse(pv_hostcmd_stdout(job->hcmd), e);
+	char msg[600] = "";
+	if (!ok) {
+		char how[128], tail[400];
+		cmd_describe(job, how, sizeof how);
+		cmd_tail(job, tail, sizeof tail);
+		snprintf(msg, sizeof msg, "renaming %s.partial on %s: %s%s%s", e->label,
+		         d->cfg->backup_host, how, tail[0] ? ": " : "", tail);
+	}
+	cmd_free(job);
+	e->duration_ms = now - job->start_ms;
+	if (job->finish_failed) {
+		/* the verification failed: catalogued as failed, kept (as LABEL.failed if renamed) */
+		char verr[sizeof e->error];
+		snprintf(verr, sizeof verr, "%s", e->error);
+		e->status = PV_BACKUP_FAILED;
+		if (!ok) {
+			pv_error("backup %s: %s", e->label, msg);
+			e->size_bytes = -1;
+		}
+		if (pv_backup_remote_catalog_write(job->ssh, job->dir, e, job->ssh_timeout_ms,
+		                                   &err) != PV_OK)
+			pv_error("backup %s: %s", e->label, err.msg);
+		pv_backup_job_end(x, d, "failed", "verify", verr, now);
+		return;
+	}
+	if (!ok) {
+		pv_backup_copy_failed(x, d, "failed", "rename", msg, now);
+		return;
+	}
+	free(job->path);
+	job->path = pv_xasprintf("%s/%s", job->dir, e->label);
+	e->status = PV_BACKUP_VERIFIED;
+	pv_clock_format_utc(pv_clock_wall_us(), e->stop_ts, sizeof e->stop_ts);
+	if (pv_backup_remote_catalog_write(job->ssh, job->dir, e, job->ssh_timeout_ms, &err) !=
+	    PV_OK) {
+		/* the directory stays, listed as incomplete; retention removes it later */
+		e->status = PV_BACKUP_INCOMPLETE;
+		pv_backup_job_end(x, d, "failed", "catalog", err.msg, now);
+		return;
+	}
+	pv_backup_job_end(x, d, "ok", NULL, NULL, now);
+}
+
 /* The copy is good (verified or, for a command backup, unverifiable): name it, catalog it. */
 static void finalize(BackupExt *x, PvDaemon *d, PvBackupStatus status, int64_t now)
 {
@@ -335,23 +407,7 @@ static void finalize(BackupExt *x, PvDaemon *d, PvBackupStatus status, int64_t n
 	PvBackupEntry *e = &job->e;
 	PvError err;
 	if (job->remote) {
-		if (pv_backup_remote_finish(job->ssh, job->dir, e->label, "", e,
-		                            job->ssh_timeout_ms + 30000, &err) != PV_OK) {
-			pv_backup_copy_failed(x, d, "failed", "rename", err.msg, now);
-			return;
-		}
-		free(job->path);
-		job->path = pv_xasprintf("%s/%s", job->dir, e->label);
-		e->status = status;
-		pv_clock_format_utc(pv_clock_wall_us(), e->stop_ts, sizeof e->stop_ts);
-		e->duration_ms = now - job->start_ms;
-		if (pv_backup_remote_catalog_write(job->ssh, job->dir, e, job->ssh_timeout_ms,
-		                                   &err) != PV_OK) {
-			e->status = PV_BACKUP_INCOMPLETE;
-			pv_backup_job_end(x, d, "failed", "catalog", err.msg, now);
-			return;
-		}
-		pv_backup_job_end(x, d, "ok", NULL, NULL, now);
+		start_finish(x, d, false, now);
 		return;
 	}
 	read_backup_facts(job);
@@ -431,17 +487,8 @@ static void verify_done(BackupExt *x, PvDaemon *d, int64_t now)
 	}
 	/* kept for inspection as LABEL.failed, catalogued as failed; nothing good is touched */
 	if (job->remote) {
-		PvError err;
-		job->e.status = PV_BACKUP_FAILED;
 		snprintf(job->e.error, sizeof job->e.error, "%s", error);
-		if (pv_backup_remote_finish(job->ssh, job->dir, job->e.label, ".failed", &job->e,
-		                            job->ssh_timeout_ms + 30000, &err) != PV_OK)
-			pv_error("backup %s: %s", job->e.label, err.msg);
-		job->e.duration_ms = now - job->start_ms;
-		if (pv_backup_remote_catalog_write(job->ssh, job->dir, &job->e, job->ssh_timeout_ms,
-		                                   &err) != PV_OK)
-			pv_error("backup %s: %s", job->e.label, err.msg);
-		pv_backup_job_end(x, d, "failed", "verify", error, now);
+		start_finish(x, d, true, now);
 		return;
 	}
 	char *failed = pv_xasprintf("%s/%s.failed", job->dir, job->e.label);
@@ -601,8 +648,11 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 	pv_json_str(&j, "method", job->e.method);
 	pv_json_str(&j, "source", job->e.source);
 	pv_json_str(&j, "directory", job->dir);
-	if (job->remote)
+	if (job->remote) {
 		pv_json_str(&j, "host", cfg->backup_host);
+		if (pw)
+			pv_json_str(&j, "password", "left out: ~/.pgpass of the ssh user on the host");
+	}
 	pv_json_obj_close(&j);
 	st = pv_journal_begin(d->journal, &job->span, job->e.incident, EV(PV_EV_BACKUP), nc->name,
 	                      b.data, err);
@@ -830,8 +880,10 @@ void pv_backup_job_step(BackupExt *x, PvDaemon *d, short pg_revents, int64_t now
 	if (cmd_running(job) && cmd_step(job, now)) {
 		if (job->phase == JOB_COPY)
 			copy_done(x, d, now);
-		else
+		else if (job->phase == JOB_VERIFY)
 			verify_done(x, d, now);
+		else
+			finish_done(x, d, now);
 	}
 	if (job->phase == JOB_COPY && job->pg && !pv_pgconn_busy(job->pg) &&
 	    now >= job->next_poll_ms)

@@ -262,20 +262,18 @@ PvStatus pv_backup_remote_prepare(PvSsh *s, const char *dir, const char *base, c
 	return st;
 }
 
-PvStatus pv_backup_remote_finish(PvSsh *s, const char *dir, const char *label,
-                                 const char *suffix, PvBackupEntry *e, int timeout_ms,
-                                 PvError *err)
+void pv_backup_remote_finish_argv(const char *dir, const char *label, const char *suffix,
+                                  const char *av[8])
 {
-	PvBuf b = {0};
-	const char *args[] = {dir, label, suffix, NULL};
-	PvStatus st = pv_backup_remote_sh(s, FINISH, args, timeout_ms, &b, err);
-	if (st == PV_OK && !pv_backup_finish_parse(b.data, e)) {
-		e->size_bytes = -1;
-		st = pv_error_set(err, PV_ERR_PROTOCOL, "%s: du: unexpected answer: %.80s",
-		                  pv_ssh_name(s), b.data ? b.data : "");
-	}
-	pv_buf_free(&b);
-	return st;
+	int n = 0;
+	av[n++] = "sh";
+	av[n++] = "-c";
+	av[n++] = FINISH;
+	av[n++] = TAG;
+	av[n++] = dir;
+	av[n++] = label;
+	av[n++] = suffix;
+	av[n] = NULL;
 }
 
 PvStatus pv_backup_remote_catalog_write(PvSsh *s, const char *dir, const PvBackupEntry *e,
