@@ -196,6 +196,30 @@ check "it names the damaged file" grep -q "${victim#"$RB/$C/"}" <<<"$out"
 check_eq "the catalog there says C failed" failed "$(_status_of "$C")"
 check_eq "B is untouched" verified "$(_status_of "$B")"
 
+# --- the daemon stopped during a slow copy: pg_basebackup stopped on the host, its partial copy
+# removed there, the backup end record says why
+_bb_running() { pgrep -u postgres -f "pg_basebackup.*$RB/$1.partial" >/dev/null; }
+rc=0
+pgvigild_stop >/dev/null || rc=$?
+check_eq "pgvigild exits 0 on SIGTERM" 0 "$rc"
+sed -i 's|keep = 2;|keep = 2; max_rate = 32;|' "$conf"
+t_daemon_start
+out=$(pgvigil backup 2>&1)
+check_eq "a slow backup starts" 0 "$?"
+S=$(sed -n 's/^backup \([^ ]*\) started.*/\1/p' <<<"$out")
+check_wait "pg_basebackup runs on the host, into $S.partial" 20 _bb_running "$S"
+check_wait "its partial copy is there" 10 test -d "$RB/$S.partial"
+rc=0
+pgvigild_stop >/dev/null || rc=$?
+check_eq "pgvigild stopped mid-copy exits 0" 0 "$rc"
+check "backup end failed: the daemon stopped" grep -q "\"event\":\"backup\",\"phase\":\"end\".*\"label\":\"$S\".*\"error\":\"the daemon stopped\"" "$CL_DIR/journal.jsonl"
+check_wait "pg_basebackup is stopped on the host" 10 bash -c "! pgrep -u postgres -f 'pg_basebackup.*$RB/$S.partial'"
+check_wait "its partial copy is removed there" 20 _no_leftovers
+check_eq "no temporary file left on the host" "$tmp_before" "$(_remote_tmp)"
+check "B is still verified (nothing good touched)" test "$(_status_of "$B")" = verified
+sed -i 's|keep = 2; max_rate = 32;|keep = 2;|' "$conf"
+t_daemon_start
+
 # --- an unwritable directory: a clear error and a journal record, nothing deleted
 before=$(ls "$RB" | sort)
 nbegin=$(bk_journal_count '"event":"backup"' '"phase":"begin"')
