@@ -23,6 +23,17 @@ _leaks() {
 _no_leftovers() { [[ -z $(compgen -G "$RB/*.partial") && -z $(compgen -G "$RB/*.deleting") ]]; }
 _remote_tmp() { find /tmp -maxdepth 1 -user postgres -name 'pgvigil-backup*' 2>/dev/null | sort; }
 _status_of() { bk_list | grep -o "\"label\":\"$1\",\"status\":\"[a-z]*\"" | cut -d'"' -f8; }
+_primary_known() {
+	local st
+	st=$(pgvigil status --json 2>/dev/null) || return 1
+	[[ $(json_str "$st" primary) == n0 ]] &&
+		grep -qE '"name": ?"n0", ?"role": ?"primary", ?"probe": ?"[a-z]*", ?"reachable": ?true' <<<"$st"
+}
+# t_daemon_start again, and wait until this daemon knows the primary
+_restart() {
+	t_daemon_start
+	wait_for 30 _primary_known || t_bail "the restarted pgvigild does not see n0 as primary"
+}
 _ms() {
 	local t=${EPOCHREALTIME//[.,]/}
 	echo $((t / 1000))
@@ -203,7 +214,7 @@ rc=0
 pgvigild_stop >/dev/null || rc=$?
 check_eq "pgvigild exits 0 on SIGTERM" 0 "$rc"
 sed -i 's|keep = 2;|keep = 2; max_rate = 32;|' "$conf"
-t_daemon_start
+_restart
 out=$(pgvigil backup 2>&1)
 check_eq "a slow backup starts" 0 "$?"
 S=$(sed -n 's/^backup \([^ ]*\) started.*/\1/p' <<<"$out")
@@ -218,7 +229,7 @@ check_wait "its partial copy is removed there" 20 _no_leftovers
 check_eq "no temporary file left on the host" "$tmp_before" "$(_remote_tmp)"
 check "B is still verified (nothing good touched)" test "$(_status_of "$B")" = verified
 sed -i 's|keep = 2; max_rate = 32;|keep = 2;|' "$conf"
-t_daemon_start
+_restart
 
 # --- an unwritable directory: a clear error and a journal record, nothing deleted
 before=$(ls "$RB" | sort)
