@@ -46,6 +46,7 @@ struct PvHostCmd {
 	const char *tag;
 	int64_t start_ms, end_ms, deadline_ms, next_poll_ms;
 	bool done, timed_out;
+	int poll_failures; /* consecutive polls the host did not answer: the next waits longer */
 	int exit_status;
 	char error[512];
 	PvBuf out, err, both;
@@ -194,8 +195,10 @@ static void poll_remote(PvHostCmd *c, int64_t now)
 	PvSshResult r;
 	PvError err;
 	PvStatus st = pv_ssh_run(c->ssh, av, c->ssh_timeout_ms, &r, &err);
+	bool answered = st == PV_OK && (pv_ssh_result_ok(&r) || r.exit_status == NOT_DONE);
 	if (st == PV_OK && r.exit_status == NOT_DONE && !r.exit_signal[0] && r.out.len == 0) {
 		/* still running */
+		c->error[0] = '\0';
 	} else if (st == PV_OK && pv_ssh_result_ok(&r)) {
 		const char *o = r.out.data ? r.out.data : "";
 		size_t first = strcspn(o, "\n");
@@ -217,14 +220,20 @@ static void poll_remote(PvHostCmd *c, int64_t now)
 	} else {
 		snprintf(c->error, sizeof c->error, "ssh: %.490s", err.msg);
 	}
+	int64_t after = now + (r.duration_ms > 0 ? r.duration_ms : 0); /* the call took a while */
 	pv_ssh_result_free(&r);
-	int64_t after = now; /* the call itself may have taken a while */
 	if (!c->done && after >= c->deadline_ms) {
 		c->timed_out = true;
 		c->exit_status = -1;
 		finish(c, after);
 	}
-	c->next_poll_ms = after + POLL_EVERY_MS;
+	/* a host that does not answer is asked less and less often (each try may hold the
+	 * daemon's loop up to ssh.timeout_ms): 1, 2, 4 ... 30 s */
+	c->poll_failures = answered ? 0 : c->poll_failures + 1;
+	int64_t wait = POLL_EVERY_MS;
+	if (c->poll_failures > 0)
+		wait = c->poll_failures >= 6 ? 30000 : (int64_t)POLL_EVERY_MS << c->poll_failures;
+	c->next_poll_ms = after + wait;
 }
 
 bool pv_hostcmd_step(PvHostCmd *c, int64_t now)

@@ -8,7 +8,8 @@
  * host, under timeout(1) there, its output and exit status going to files of a mktemp(1) name
  * (TMPDIR/TAG.XXXXXX) that later short ssh calls poll (every 500 ms) and collect; each ssh call
  * blocks the loop at most the node's ssh.timeout_ms.  A transport failure while polling is
- * retried until the command's deadline.  A remote command can be stopped (SIGTERM to timeout(1),
+ * retried until the command's deadline, less often each time (1, 2, 4 ... 30 s), since each try
+ * may hold the loop for ssh.timeout_ms.  A remote command can be stopped (SIGTERM to timeout(1),
  * which passes it on), its files then removed by the stop itself.
  */
 #ifndef PV_ACT_HOSTCMD_H
