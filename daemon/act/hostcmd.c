@@ -14,6 +14,7 @@
 #define POLL_EVERY_MS 500
 #define REMOTE_GRACE_MS 30000 /* past the remote timeout(1): give up polling */
 #define NOT_DONE 75
+#define GONE 76
 
 /* Starts "$@" detached under timeout(1), prints the name its files start with ($0: the tag).
  * FILE.pid holds timeout's pid while it runs. */
@@ -25,11 +26,19 @@ static const char LAUNCH[] =
     ">/dev/null 2>&1 </dev/null &\n"
     "echo \"$f\"\n";
 /* Not done: exit 75, no output.  Done: its exit status on the first line, then its stdout;
- * its stderr on stderr; the files removed. */
-static const char POLL[] = "f=$1\n"
-                           "[ -f \"$f.rc\" ] || exit 75\n"
-                           "cat \"$f.rc\"; cat \"$f.out\"; cat \"$f.err\" >&2\n"
-                           "rm -f \"$f\" \"$f.rc\" \"$f.out\" \"$f.err\" \"$f.pid\"\n";
+ * its stderr on stderr; the files removed.  Gone without an exit status (killed with the
+ * shell that waited for it, the host restarted): exit 76, a line on stderr, files removed. */
+static const char POLL[] =
+    "f=$1\n"
+    "if [ ! -f \"$f.rc\" ]; then\n"
+    "  p=$(cat \"$f.pid\" 2>/dev/null)\n"
+    "  { [ -z \"$p\" ] || kill -0 \"$p\" 2>/dev/null; } && exit 75\n"
+    "  sleep 1; [ -f \"$f.rc\" ] || { echo \"the command (pid $p) is gone without an exit "
+    "status\" >&2; cat \"$f.err\" >&2 2>/dev/null; rm -f \"$f\" \"$f.out\" \"$f.err\" "
+    "\"$f.pid\" \"$f.rc.tmp\"; exit 76; }\n"
+    "fi\n"
+    "cat \"$f.rc\"; cat \"$f.out\"; cat \"$f.err\" >&2\n"
+    "rm -f \"$f\" \"$f.rc\" \"$f.out\" \"$f.err\" \"$f.pid\"\n";
 /* SIGTERM to timeout(1) if it still runs; waits (5 s at most) for its exit status; files gone. */
 static const char STOP[] =
     "f=$1\n"
@@ -195,10 +204,17 @@ static void poll_remote(PvHostCmd *c, int64_t now)
 	PvSshResult r;
 	PvError err;
 	PvStatus st = pv_ssh_run(c->ssh, av, c->ssh_timeout_ms, &r, &err);
-	bool answered = st == PV_OK && (pv_ssh_result_ok(&r) || r.exit_status == NOT_DONE);
+	bool answered = st == PV_OK && (pv_ssh_result_ok(&r) || r.exit_status == NOT_DONE ||
+	                                r.exit_status == GONE);
 	if (st == PV_OK && r.exit_status == NOT_DONE && !r.exit_signal[0] && r.out.len == 0) {
 		/* still running */
 		c->error[0] = '\0';
+	} else if (st == PV_OK && r.exit_status == GONE && !r.exit_signal[0]) {
+		c->exit_status = -1;
+		pv_buf_append(&c->err, r.err.data ? r.err.data : "", r.err.len);
+		snprintf(c->error, sizeof c->error, "%.*s", (int)strcspn(pv_hostcmd_stderr(c), "\n"),
+		         pv_hostcmd_stderr(c));
+		finish(c, now);
 	} else if (st == PV_OK && pv_ssh_result_ok(&r)) {
 		const char *o = r.out.data ? r.out.data : "";
 		size_t first = strcspn(o, "\n");
@@ -306,6 +322,8 @@ void pv_hostcmd_describe(const PvHostCmd *c, char *out, size_t size)
 	else if (c->timed_out)
 		snprintf(out, size, "timed out after %lld ms",
 		         (long long)(c->end_ms - c->start_ms));
+	else if (c->exit_status < 0 && c->error[0])
+		snprintf(out, size, "%s", c->error);
 	else if (c->exit_status < 0)
 		snprintf(out, size, "killed by a signal");
 	else

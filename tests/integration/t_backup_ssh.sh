@@ -215,6 +215,23 @@ pgvigild_stop >/dev/null || rc=$?
 check_eq "pgvigild exits 0 on SIGTERM" 0 "$rc"
 sed -i 's|keep = 2;|keep = 2; max_rate = 32;|' "$conf"
 _restart
+
+# a copy that dies on the host without an exit status (as in a reboot): failed, not waited for
+out=$(pgvigil backup 2>&1)
+check_eq "a slow backup starts" 0 "$?"
+K=$(sed -n 's/^backup \([^ ]*\) started.*/\1/p' <<<"$out")
+check_wait "pg_basebackup runs on the host, into $K.partial" 20 _bb_running "$K"
+pidf=$(compgen -G "/tmp/pgvigil-backup.*.pid" | head -n 1)
+tp=$(cat "$pidf")
+sp=$(ps -o ppid= -p "$tp" | tr -d ' ')
+note "killing the waiting shell $sp and timeout(1) $tp with its pg_basebackup (SIGKILL)"
+kill -KILL "$sp"
+kill -KILL -- "-$tp"
+check_wait "backup end failed: the command is gone without an exit status" 20 \
+	grep -q "\"event\":\"backup\",\"phase\":\"end\".*\"label\":\"$K\".*gone without an exit status" "$CL_DIR/journal.jsonl"
+check_wait "its partial copy is removed there" 20 _no_leftovers
+check_eq "no temporary file left on the host" "$tmp_before" "$(_remote_tmp)"
+
 out=$(pgvigil backup 2>&1)
 check_eq "a slow backup starts" 0 "$?"
 S=$(sed -n 's/^backup \([^ ]*\) started.*/\1/p' <<<"$out")
@@ -230,6 +247,24 @@ check_eq "no temporary file left on the host" "$tmp_before" "$(_remote_tmp)"
 check "B is still verified (nothing good touched)" test "$(_status_of "$B")" = verified
 sed -i 's|keep = 2; max_rate = 32;|keep = 2;|' "$conf"
 _restart
+
+# sshd stopped and started again while a backup runs: the copy goes on there (detached), the
+# daemon stays responsive, polls again and finishes it
+nok=$(bk_journal_count '"event":"backup"' '"phase":"end"' '"outcome":"ok"')
+out=$(pgvigil backup 2>&1)
+check_eq "a backup starts" 0 "$?"
+R=$(sed -n 's/^backup \([^ ]*\) started.*/\1/p' <<<"$out")
+sshd_stop "$D"
+t0=$(_ms)
+pgvigil status >/dev/null 2>&1
+check_eq "pgvigil status answers while the backup host is down" 0 "$?"
+note "status took $(($(_ms) - t0)) ms"
+sleep 3 # the host stays away for a while (not an assertion)
+sshd_start "$D" "$SSH_PORT" || t_bail "cannot restart sshd"
+check_wait "the backup ends ok once the host answers again" 60 \
+	bk_journal_at_least $((nok + 1)) '"event":"backup"' '"phase":"end"' '"outcome":"ok"'
+check_eq "it is listed verified" verified "$(_status_of "$R")"
+check_wait "retention's removals there are done" 20 _no_leftovers
 
 # --- an unwritable directory: a clear error and a journal record, nothing deleted
 before=$(ls "$RB" | sort)
