@@ -7,8 +7,10 @@
 # capture during a backup), no journal, no log and no file on the backup host.  Then: keep = 2
 # retention there; a copy corrupted before its verification is failed and kept as LABEL.failed;
 # `backup verify` catches a corrupted file; a restore drill from the remote backup (rows before
-# vs after the incident's restore point), by label and by incident; an unwritable directory and
-# a stopped sshd are clear errors with a backup begin/end failed record, nothing deleted.
+# vs after the incident's restore point), by label and by incident; a copy killed on the host
+# without an exit status fails at once and is cleaned up; the daemon stopped mid-copy stops it
+# there; a backup survives sshd going away and coming back; an unwritable directory and a stopped
+# sshd are clear errors with a backup begin/end failed record, nothing deleted.
 source "$(dirname "$0")/../lib.sh"
 source "$T_ROOT/tests/backup_lib.sh"
 # shellcheck source=../../scripts/sshd.sh
