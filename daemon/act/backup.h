@@ -239,8 +239,8 @@ bool pv_backup_finish_parse(const char *text, PvBackupEntry *e);
 
 /* Runs a fixed sh script with args ("$1"...) on the host: PV_OK when it exits 0, its stdout in
  * *out (may be NULL); otherwise the first line of its stderr in the error. */
-PvStatus pv_backup_remote_sh(PvSsh *s, const char *script, const char *const *args,
-                             int timeout_ms, PvBuf *out, PvError *err) PV_MUSTCHECK;
+PvStatus pv_backup_remote_sh(PvSsh *s, const char *script, const char *const *args, int timeout_ms,
+                             PvBuf *out, PvError *err) PV_MUSTCHECK;
 PvStatus pv_backup_remote_list(PvSsh *s, const char *dir, int timeout_ms, PvBackupEntry **out,
                                size_t *n, PvError *err) PV_MUSTCHECK;
 /* Creates dir if missing, checks that the ssh user can write in it, and chooses a label for
@@ -257,9 +257,8 @@ PvStatus pv_backup_remote_catalog_write(PvSsh *s, const char *dir, const PvBacku
                                         int timeout_ms, PvError *err) PV_MUSTCHECK;
 /* Renames DIR/LABEL+suffix (suffix NULL: no directory) to LABEL.deleting, unlinks LABEL.json
  * when json, and starts rm -rf of every *.deleting in the background. */
-PvStatus pv_backup_remote_remove(PvSsh *s, const char *dir, const char *label,
-                                 const char *suffix, bool json, int timeout_ms,
-                                 PvError *err) PV_MUSTCHECK;
+PvStatus pv_backup_remote_remove(PvSsh *s, const char *dir, const char *label, const char *suffix,
+                                 bool json, int timeout_ms, PvError *err) PV_MUSTCHECK;
 /* Whether DIR/LABEL/backup_label is readable there. */
 PvStatus pv_backup_remote_has_label(PvSsh *s, const char *path, int timeout_ms, bool *yes,
                                     PvError *err) PV_MUSTCHECK;

@@ -34,9 +34,9 @@ typedef struct {
 	bool remote;
 	PvSsh *ssh;
 	int ssh_timeout_ms;
-	char *pg_bin;    /* the node's pg_bin there ("" : its PATH) */
-	PvHostCmd *hcmd; /* the program running there */
-	bool finish_failed; /* JOB_FINISH after a failed verification (to LABEL.failed) */
+	char *pg_bin;        /* the node's pg_bin there ("" : its PATH) */
+	PvHostCmd *hcmd;     /* the program running there */
+	bool finish_failed;  /* JOB_FINISH after a failed verification (to LABEL.failed) */
 	PvJournalSpan span;  /* backup (not for verify_only) */
 	PvJournalSpan vspan; /* backup-verify */
 	bool vspan_open;

@@ -136,8 +136,8 @@ static void cmd_free(Job *job)
 }
 
 /* Starts argv: here as a child, or detached on backup.host. */
-static PvStatus cmd_start(Job *job, const char *const *argv, const char *const *env,
-                          int timeout_ms, int64_t now, PvError *err)
+static PvStatus cmd_start(Job *job, const char *const *argv, const char *const *env, int timeout_ms,
+                          int64_t now, PvError *err)
 {
 	if (!job->remote) {
 		PvProcSpec spec = {.argv = argv, .env = env, .timeout_ms = timeout_ms};
@@ -356,7 +356,8 @@ static void finish_done(BackupExt *x, PvDaemon *d, int64_t now)
 	Job *job = &x->job;
 	PvBackupEntry *e = &job->e;
 	PvError err;
-	bool ok = cmd_ok(job) && job->hcmd && pv_backup_finish_parse(pv_hostcmd_stdout(job->hcmd), e);
+	bool ok =
+	    cmd_ok(job) && job->hcmd && pv_backup_finish_parse(pv_hostcmd_stdout(job->hcmd), e);
 	char msg[600] = "";
 	if (!ok) {
 		char how[128], tail[400];
@@ -368,7 +369,8 @@ static void finish_done(BackupExt *x, PvDaemon *d, int64_t now)
 	cmd_free(job);
 	e->duration_ms = now - job->start_ms;
 	if (job->finish_failed) {
-		/* the verification failed: catalogued as failed, kept (as LABEL.failed if renamed) */
+		/* the verification failed: catalogued as failed, kept (as LABEL.failed if renamed)
+		 */
 		char verr[sizeof e->error];
 		snprintf(verr, sizeof verr, "%s", e->error);
 		e->status = PV_BACKUP_FAILED;
@@ -530,8 +532,8 @@ static void copy_done(BackupExt *x, PvDaemon *d, int64_t now)
 	pv_pgconn_free(job->pg);
 	job->pg = NULL;
 	char *manifest = pv_xasprintf("%s/backup_manifest", job->path);
-	bool verifiable = job->method == PV_BACKUP_PG_BASEBACKUP || job->remote ||
-	                  access(manifest, F_OK) == 0;
+	bool verifiable =
+	    job->method == PV_BACKUP_PG_BASEBACKUP || job->remote || access(manifest, F_OK) == 0;
 	free(manifest);
 	if (verifiable)
 		start_verify(x, d, now);
@@ -588,8 +590,9 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 		struct tm tm;
 		gmtime_r(&sec, &tm);
 		strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", &tm);
-		prep = pv_backup_remote_prepare(job->ssh, job->dir, base, job->e.label,
-		                                sizeof job->e.label, job->ssh_timeout_ms, &prep_err);
+		prep =
+		    pv_backup_remote_prepare(job->ssh, job->dir, base, job->e.label,
+		                             sizeof job->e.label, job->ssh_timeout_ms, &prep_err);
 		if (prep != PV_OK)
 			snprintf(job->e.label, sizeof job->e.label, "%s", base);
 	} else {
@@ -651,7 +654,8 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 	if (job->remote) {
 		pv_json_str(&j, "host", cfg->backup_host);
 		if (pw)
-			pv_json_str(&j, "password", "left out: ~/.pgpass of the ssh user on the host");
+			pv_json_str(&j, "password",
+			            "left out: ~/.pgpass of the ssh user on the host");
 	}
 	pv_json_obj_close(&j);
 	st = pv_journal_begin(d->journal, &job->span, job->e.incident, EV(PV_EV_BACKUP), nc->name,
@@ -778,8 +782,8 @@ PvStatus pv_backup_verify_start(BackupExt *x, PvDaemon *d, const char *label, in
 		job->remote = true;
 		job->ssh = pv_backup_ssh_new(d->cfg);
 		job->ssh_timeout_ms = d->cfg->nodes[host].ssh.timeout_ms;
-		job->pg_bin = pv_xstrdup(d->cfg->nodes[host].pg_bin ? d->cfg->nodes[host].pg_bin
-		                                                    : "");
+		job->pg_bin =
+		    pv_xstrdup(d->cfg->nodes[host].pg_bin ? d->cfg->nodes[host].pg_bin : "");
 	}
 	job->start_ms = now;
 	free(list);

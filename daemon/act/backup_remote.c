@@ -43,14 +43,13 @@ static const char PREPARE[] =
     "echo \"$l\"\n";
 
 /* $1 dir, $2 label, $3 suffix: LABEL.partial renamed, its size, backup_label, manifest end. */
-static const char FINISH[] =
-    "d=$1; l=$2; p=\"$1/$2$3\"\n"
-    "mv -- \"$d/$l.partial\" \"$p\" || exit 1\n"
-    "sync -- \"$d\" 2>/dev/null\n"
-    "du -sb -- \"$p\" || exit 1\n"
-    "echo @@label; cat -- \"$p/backup_label\" 2>/dev/null\n"
-    "echo @@manifest; tail -c 8192 -- \"$p/backup_manifest\" 2>/dev/null\n"
-    "exit 0\n";
+static const char FINISH[] = "d=$1; l=$2; p=\"$1/$2$3\"\n"
+                             "mv -- \"$d/$l.partial\" \"$p\" || exit 1\n"
+                             "sync -- \"$d\" 2>/dev/null\n"
+                             "du -sb -- \"$p\" || exit 1\n"
+                             "echo @@label; cat -- \"$p/backup_label\" 2>/dev/null\n"
+                             "echo @@manifest; tail -c 8192 -- \"$p/backup_manifest\" 2>/dev/null\n"
+                             "exit 0\n";
 
 /* $1 dir, $2 label, $3 the record: written to a temporary file, synced, renamed, synced. */
 static const char CATALOG[] = "t=\"$1/$2.json.tmp.$$\"\n"
@@ -157,8 +156,9 @@ size_t pv_backup_listing_parse(const char *text, PvBackupItem **items)
 				PvBackupItem *it = &(*items)[n++];
 				it->name = pv_xasprintf("%.*s", (int)nlen, name);
 				it->is_dir = line[0] == 'd';
-				it->json = json ? pv_xasprintf("%.*s", (int)(line + len - json), json)
-				                : NULL;
+				it->json =
+				    json ? pv_xasprintf("%.*s", (int)(line + len - json), json)
+				         : NULL;
 			}
 		}
 		line = nl ? nl + 1 : NULL;
@@ -195,8 +195,8 @@ bool pv_backup_finish_parse(const char *text, PvBackupEntry *e)
 
 /* ---------------------------------------------------------------- remote operations */
 
-PvStatus pv_backup_remote_sh(PvSsh *s, const char *script, const char *const *args,
-                             int timeout_ms, PvBuf *out, PvError *err)
+PvStatus pv_backup_remote_sh(PvSsh *s, const char *script, const char *const *args, int timeout_ms,
+                             PvBuf *out, PvError *err)
 {
 	const char *av[16];
 	int n = 0;
@@ -291,8 +291,8 @@ PvStatus pv_backup_remote_catalog_write(PvSsh *s, const char *dir, const PvBacku
 	return st;
 }
 
-PvStatus pv_backup_remote_remove(PvSsh *s, const char *dir, const char *label,
-                                 const char *suffix, bool json, int timeout_ms, PvError *err)
+PvStatus pv_backup_remote_remove(PvSsh *s, const char *dir, const char *label, const char *suffix,
+                                 bool json, int timeout_ms, PvError *err)
 {
 	const char *args[] = {dir, label, suffix ? suffix : "-", json ? "1" : "0", NULL};
 	return pv_backup_remote_sh(s, REMOVE, args, timeout_ms, NULL, err);

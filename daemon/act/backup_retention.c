@@ -76,7 +76,8 @@ void pv_backup_retention_run(BackupExt *x, PvDaemon *d, const char *dir, const c
 		char *json = pv_xasprintf("%s/%s.json", dir, e->label);
 		PvStatus st = PV_OK;
 		if (ssh) {
-			/* renamed to LABEL.deleting, the record unlinked, rm -rf in the background */
+			/* renamed to LABEL.deleting, the record unlinked, rm -rf in the background
+			 */
 			st = pv_backup_remote_remove(ssh, dir, e->label, path ? e->dir : NULL, true,
 			                             ssh_ms, &err);
 		} else {

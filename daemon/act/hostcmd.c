@@ -150,7 +150,7 @@ static PvStatus start_remote(const PvHost *h, const char *const *argv, int timeo
 }
 
 PvStatus pv_hostcmd_start(const PvHost *h, const char *const *argv, const char *const *env,
-                             int timeout_ms, int64_t now, PvHostCmd **out, PvError *err)
+                          int timeout_ms, int64_t now, PvHostCmd **out, PvError *err)
 {
 	PvHostCmd *c = pv_xcalloc(1, sizeof *c);
 	c->start_ms = now;
@@ -212,8 +212,8 @@ static void poll_remote(PvHostCmd *c, int64_t now)
 	} else if (st == PV_OK && r.exit_status == GONE && !r.exit_signal[0]) {
 		c->exit_status = -1;
 		pv_buf_append(&c->err, r.err.data ? r.err.data : "", r.err.len);
-		snprintf(c->error, sizeof c->error, "%.*s", (int)strcspn(pv_hostcmd_stderr(c), "\n"),
-		         pv_hostcmd_stderr(c));
+		snprintf(c->error, sizeof c->error, "%.*s",
+		         (int)strcspn(pv_hostcmd_stderr(c), "\n"), pv_hostcmd_stderr(c));
 		finish(c, now);
 	} else if (st == PV_OK && pv_ssh_result_ok(&r)) {
 		const char *o = r.out.data ? r.out.data : "";

@@ -29,8 +29,8 @@ typedef struct {
 	int ssh_timeout_ms;
 	uid_t uid; /* local: the data directory's owner */
 	gid_t gid;
-	bool drop;      /* local: switch to uid/gid (the daemon runs as root) */
-	char home[256]; /* local: the owner's home directory */
+	bool drop;       /* local: switch to uid/gid (the daemon runs as root) */
+	char home[256];  /* local: the owner's home directory */
 	const char *tag; /* remote: what its temporary files are called; NULL: "pgvigil-rejoin" */
 } PvHost;
 
@@ -42,8 +42,8 @@ typedef struct PvHostCmd PvHostCmd;
  * one ssh call.
  */
 PvStatus pv_hostcmd_start(const PvHost *h, const char *const *argv, const char *const *env,
-                             int timeout_ms, int64_t now_ms, PvHostCmd **out,
-                             PvError *err) PV_MUSTCHECK;
+                          int timeout_ms, int64_t now_ms, PvHostCmd **out,
+                          PvError *err) PV_MUSTCHECK;
 void pv_hostcmd_free(PvHostCmd *c);
 int pv_hostcmd_pollfds(const PvHostCmd *c, struct pollfd *fds, int max);
 /* ms until it needs attention, -1 none. */

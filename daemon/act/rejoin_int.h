@@ -24,7 +24,6 @@
 #include "journal/journal.h"
 #include "pgvigild/daemon.h"
 
-
 /* ---- the rejoin in progress (rejoin.c, rejoin_steps.c) ---- */
 
 typedef enum {

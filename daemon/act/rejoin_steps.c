@@ -275,8 +275,8 @@ static RjResult do_stop(Rj *x, int64_t now)
 		default: {
 			const char *o = pv_hostcmd_stdout(x->cmd);
 			char v[16];
-			if (!pv_hostcmd_ok(x->cmd) ||
-			    !kv(o, "saved", x->saved, sizeof x->saved) || x->saved[0] != '/') {
+			if (!pv_hostcmd_ok(x->cmd) || !kv(o, "saved", x->saved, sizeof x->saved) ||
+			    x->saved[0] != '/') {
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				x->saved[0] = '\0';
 				return pv_rj_fail(

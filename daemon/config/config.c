@@ -491,14 +491,16 @@ static void check_backup_host(PvLoad *l, const config_t *lc, PvConfig *cfg)
 	const config_setting_t *at = config_lookup(lc, "backup.host");
 	int node = pv_config_node_index(cfg, cfg->backup_host);
 	if (node < 0) {
-		add_error(l, at, "backup.host", "no node \"%s\" in cluster.nodes", cfg->backup_host);
+		add_error(l, at, "backup.host", "no node \"%s\" in cluster.nodes",
+		          cfg->backup_host);
 		return;
 	}
 	if (!cfg->nodes[node].ssh.enabled) {
-		add_error(l, at, "backup.host",
-		          "node %s has no ssh group: pgvigil cannot reach its host (give it one, or "
-		          "leave backup.host empty for backups on this host)",
-		          cfg->backup_host);
+		add_error(
+		    l, at, "backup.host",
+		    "node %s has no ssh group: pgvigil cannot reach its host (give it one, or "
+		    "leave backup.host empty for backups on this host)",
+		    cfg->backup_host);
 		return;
 	}
 	if (cfg->backup_method == PV_BACKUP_COMMAND)
@@ -508,7 +510,8 @@ static void check_backup_host(PvLoad *l, const config_t *lc, PvConfig *cfg)
 	const config_setting_t *dir = config_lookup(lc, "backup.directory");
 	if (!cfg->backup_directory || !*cfg->backup_directory)
 		add_error(l, at, "backup.directory",
-		          "required with backup.host: the directory on %s's host", cfg->backup_host);
+		          "required with backup.host: the directory on %s's host",
+		          cfg->backup_host);
 	else if (cfg->backup_directory[0] != '/')
 		add_error(l, dir, "backup.directory",
 		          "must be an absolute path with backup.host (it is on %s's host)",

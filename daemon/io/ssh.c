@@ -662,8 +662,9 @@ static PvStatus drain(PvSsh *s, LIBSSH2_CHANNEL *ch, PvSshResult *res, const cha
 				if (stream == 0 && sink_fd >= 0) {
 					if (!write_all(sink_fd, chunk, (size_t)n))
 						return pv_error_set(
-						    err, PV_ERR_IO, "%s: %s: writing its output here: %s",
-						    s->name, what, strerror(errno));
+						    err, PV_ERR_IO,
+						    "%s: %s: writing its output here: %s", s->name,
+						    what, strerror(errno));
 				} else if (stream == 0)
 					take(&res->out, &res->dropped_out, chunk, (size_t)n);
 				else

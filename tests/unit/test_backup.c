@@ -515,22 +515,21 @@ static void test_remote_listing(void **state)
 	PvBackupEntry c =
 	    entry("20261125T090000Z", PV_BACKUP_VERIFIED, "2026-11-25T09:00:00.000000Z");
 	char *ja = entry_text(&a), *jb = entry_text(&b), *jc = entry_text(&c);
-	char *text = pv_xasprintf(
-	    "d 20261125T070000Z.deleting\n"
-	    "d 20261125T080000Z\n"
-	    "j 20261125T090000Z.json\t%s\n"
-	    "d 20261125T100000Z\n"
-	    "j 20261125T100000Z.json\t%s\n"
-	    "d 20261125T110000Z.failed\n"
-	    "j 20261125T110000Z.json\t%s\n"
-	    "d 20261125T120000Z.partial\n"
-	    "j notes.txt.json\t{\n"
-	    "j broken.json\n"     /* no tab: skipped */
-	    "x something else\n" /* unknown kind: skipped */
-	    "d \n"               /* no name: skipped */
-	    "j 20261125T130000Z.json.tmp.42\t{}\n"
-	    "d 20261125T140000Z",
-	    jc, ja, jb);
+	char *text = pv_xasprintf("d 20261125T070000Z.deleting\n"
+	                          "d 20261125T080000Z\n"
+	                          "j 20261125T090000Z.json\t%s\n"
+	                          "d 20261125T100000Z\n"
+	                          "j 20261125T100000Z.json\t%s\n"
+	                          "d 20261125T110000Z.failed\n"
+	                          "j 20261125T110000Z.json\t%s\n"
+	                          "d 20261125T120000Z.partial\n"
+	                          "j notes.txt.json\t{\n"
+	                          "j broken.json\n"    /* no tab: skipped */
+	                          "x something else\n" /* unknown kind: skipped */
+	                          "d \n"               /* no name: skipped */
+	                          "j 20261125T130000Z.json.tmp.42\t{}\n"
+	                          "d 20261125T140000Z",
+	                          jc, ja, jb);
 	PvBackupItem *items = NULL;
 	size_t k = pv_backup_listing_parse(text, &items);
 	assert_int_equal(k, 11);
@@ -582,8 +581,9 @@ static void test_du_and_finish(void **state)
 	assert_int_equal(v, 40064152);
 	assert_true(pv_backup_du_parse("0 x", &v));
 	assert_int_equal(v, 0);
-	static const char *const bad[] = {NULL, "", "du: cannot access 'x'", "-5\tx", "12x\tx",
-	                                  "99999999999999999999999\tx", "12"};
+	static const char *const bad[] = {NULL,    "",       "du: cannot access 'x'",
+	                                  "-5\tx", "12x\tx", "99999999999999999999999\tx",
+	                                  "12"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		if (pv_backup_du_parse(bad[i], &v))
 			fail_msg("du output %zu parsed", i);
@@ -619,8 +619,8 @@ static void test_du_and_finish(void **state)
 	uint64_t s = 0, end = 0;
 	assert_true(pv_backup_manifest_wal(strstr(out, "ksum"), &tl, &s, &end));
 	assert_int_equal(end, 0xA000B30);
-	assert_false(pv_backup_manifest_wal("\"WAL-Ranges\": [\n{ \"Timeline\": 1, \"Start-LSN", &tl,
-	                                    &s, &end));
+	assert_false(pv_backup_manifest_wal("\"WAL-Ranges\": [\n{ \"Timeline\": 1, \"Start-LSN",
+	                                    &tl, &s, &end));
 }
 
 static void test_entry_json(void **state)

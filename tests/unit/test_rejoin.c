@@ -322,8 +322,8 @@ static PvHostCmd *run_wait(const char *const *argv, const char *const *env, int 
 	PvHost h = {0};
 	PvHostCmd *c = NULL;
 	PvError err;
-	assert_int_equal(
-	    pv_hostcmd_start(&h, argv, env, timeout_ms, pv_clock_mono_ms(), &c, &err), PV_OK);
+	assert_int_equal(pv_hostcmd_start(&h, argv, env, timeout_ms, pv_clock_mono_ms(), &c, &err),
+	                 PV_OK);
 	for (int i = 0; i < 1000; i++) {
 		struct pollfd fds[4];
 		int n = pv_hostcmd_pollfds(c, fds, 4);
@@ -374,8 +374,8 @@ static void test_cmd_local(void **state)
 	PvHost h = {0};
 	PvError err;
 	const char *none[] = {"/nonexistent/pgvigil-none", NULL};
-	assert_int_not_equal(
-	    pv_hostcmd_start(&h, none, NULL, 1000, pv_clock_mono_ms(), &c, &err), PV_OK);
+	assert_int_not_equal(pv_hostcmd_start(&h, none, NULL, 1000, pv_clock_mono_ms(), &c, &err),
+	                     PV_OK);
 	assert_null(c);
 	pv_hostcmd_free(NULL);
 }
