@@ -75,7 +75,7 @@ PROBE_INTERVAL_MS=100
 SPLIT_WAIT_S=5
 LOCK_S=${BENCH_LOCK_S:-30}
 PEER_NS=0
-PEER_NS_PORT=
+PEER_NS_PORT=${PEER_NS_PORT:-} # the tool script sets it before it sources this
 PEER_CLIENT=bnc # the namespace of the writer, the probe and the checks (partition)
 
 PEER_DIR=
@@ -439,6 +439,7 @@ peer_run() {
 	[[ -n $p && $p != -1 ]] && R_FIRST=$p
 	R_FAILED=$(_field failed "$line")
 	R_GAP=$(_field max_gap_ms "$line")
+	[[ $R_FIRST == none ]] && R_GAP=- # the gap that matters has not ended
 	R_MISSING=$(_field missing_acked "$line")
 	[[ $R_MISSING == -1 ]] && R_MISSING='?' # the check could not connect
 	line=$(grep '^writer:' "$PEER_DIR/probe.out" | tail -n 1)

@@ -125,6 +125,7 @@ peer_setup() {
 		PEER_IN=n$i
 		pgaf create postgres --pgdata "$PEER_DIR/n$i" --pgport $((PEER_BASE + i)) --listen "$(listen_addr "$i")" \
 			--hostname "$(listen_addr "$i")" --name "n$i" --auth trust --no-ssl --monitor "$(mon_uri)" || return 1
+		[[ $PEER_NS == 1 ]] && printf 'host all all %s.0/24 trust\n' "$(netns_net)" >>"$PEER_DIR/n$i/pg_hba.conf"
 		peer_daemon "$PEER_DIR/n$i.log" /usr/bin/pg_autoctl run --pgdata "$PEER_DIR/n$i"
 		KEEPER_PIDS+=("$PEER_LAST")
 		state=secondary
@@ -133,6 +134,8 @@ peer_setup() {
 			peer_log "n$i did not reach $state: $(pgaf_state)"
 			return 1
 		}
+		# the clients' host too (hba_level minimal lets in the other nodes only)
+		[[ $PEER_NS == 1 ]] && { wait_for 20 peer_as_pg "$PG_BIN/pg_ctl" -D "$PEER_DIR/n$i" reload -s || return 1; }
 	done
 	wait_for 60 _pgaf_ready || {
 		peer_log "formation not ready: $(pgaf_state)"
