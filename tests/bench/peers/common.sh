@@ -30,6 +30,10 @@
 #   freeze-pg    freeze without the agent (only PostgreSQL hangs): the definition of pgvigil's
 #                detect.sh, whose watcher runs off the node
 #   switchover   the tool's own planned switchover (peer_switchover), timed; the writer runs through
+#   switchover-load   the same under load: `pgbench -c 16 -j 2 -T 15` on the writer's conninfo
+#                (one INSERT per transaction), the switchover 3 s after pgbench started, as
+#                pgvigil's tests/bench/switchover.sh does; outcome adds pgbench's failed
+#                transactions and aborted clients
 #   lockstorm    a session on the primary holds ACCESS EXCLUSIVE on the writer's table for
 #                LOCK_S (30) s (BEGIN; LOCK TABLE; pg_sleep; COMMIT): nothing is wrong with the
 #                primary, so the right answer is to do nothing; the tool's logs are searched for
@@ -310,7 +314,7 @@ _peer_mark() { echo "$1" >"$PEER_DIR/mark.tmp" && mv "$PEER_DIR/mark.tmp" "$PEER
 # number of PEER_ACTION_RE lines the tool logged), R_WAITED (s); returns 1 when the run could not
 # be carried out.
 peer_run() {
-	local config=$1 scenario=$2 victims t0 t1 now w1 w2 w1_at=0 w2_at=0 line p rc snap
+	local config=$1 scenario=$2 victims t0 t1 now w1 w2 w1_at=0 w2_at=0 line p rc snap pgb=
 	R_FIRST=none R_PROBE=none R_FAILED=- R_MISSING=- R_GAP=- R_OUTCOME=- R_CMD=- R_WAITED=0 R_PRIMARY=-
 	PEER_SCENARIO=$scenario
 	PEER_NS=0
@@ -379,7 +383,17 @@ peer_run() {
 		}
 		_peer_mark "$t0"
 		;;
-	switchover)
+	switchover | switchover-load)
+		if [[ $scenario == switchover-load ]]; then
+			printf 'INSERT INTO pgvigil_bench (v) VALUES (-1);\n' >"$PEER_DIR/load.sql"
+			chmod 644 "$PEER_DIR/load.sql"
+			PEER_IN=$PEER_CLIENT _peer_as
+			"${PEER_AS[@]}" "$PG_BIN/pgbench" -n -c 16 -j 2 -T 15 -f "$PEER_DIR/load.sql" "$(peer_writer_conninfo)" \
+				>"$PEER_DIR/pgbench.out" 2>&1 &
+			PEER_BG+=($!)
+			pgb=$!
+			sleep 3
+		fi
 		t0=$(peer_now_ns)
 		_peer_mark "$t0"
 		peer_switchover
@@ -446,6 +460,12 @@ peer_run() {
 	p=$(_field first_ok_after_kill_ms "$line")
 	[[ -n $p && $p != -1 ]] && R_PROBE=$p
 
+	if [[ -n $pgb ]]; then
+		wait "$pgb"
+		rc=$?
+		p=$(grep -oE 'number of failed transactions: [0-9]+' "$PEER_DIR/pgbench.out" | grep -oE '[0-9]+$')
+		R_OUTCOME+="; pgbench: failed tx ${p:-?}, aborted clients $(grep -cE 'client [0-9]+ (script [0-9]+ )?aborted' "$PEER_DIR/pgbench.out")/16, exit $rc"
+	fi
 	if [[ $scenario == lockstorm ]]; then
 		_peer_actions "$snap" >"$PEER_DIR/actions.log"
 		R_OUTCOME="no action"

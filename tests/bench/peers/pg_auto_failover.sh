@@ -31,7 +31,7 @@ set -uo pipefail
 
 PEER_TOOL=pg_auto_failover
 PEER_SCENARIOS="kill freeze switchover partition"
-PEER_EXTRA_SCENARIOS="kill-node freeze-pg lockstorm"
+PEER_EXTRA_SCENARIOS="kill-node freeze-pg lockstorm switchover-load"
 PEER_ACTION_RE='goal state|unhealthy|failover|promot|demot'
 PEER_BASE=${PGVIGIL_TEST_PORT_BASE:-61200}
 # shellcheck source=tests/bench/peers/common.sh

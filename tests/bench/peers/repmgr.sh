@@ -34,7 +34,7 @@ set -uo pipefail
 
 PEER_TOOL=repmgr
 PEER_SCENARIOS="kill freeze switchover partition"
-PEER_EXTRA_SCENARIOS="lockstorm"
+PEER_EXTRA_SCENARIOS="lockstorm switchover-load"
 PEER_BASE=${PGVIGIL_TEST_PORT_BASE:-61100}
 PEER_NS_PORT=5432 # netns_cluster_create's
 PEER_ACTION_RE='unable to (ping|connect)|failover|promot|election|reconnect|fenc|WARNING|ERROR'
@@ -82,7 +82,7 @@ reconnect_attempts=0
 reconnect_interval=0
 EOF
 	fi
-	if [[ $PEER_SCENARIO == switchover ]]; then
+	if [[ $PEER_SCENARIO == switchover* ]]; then
 		cat >>"$f" <<EOF
 event_notification_command='$PEER_DIR/event.sh %n %e %s'
 event_notifications='standby_promote'
@@ -163,6 +163,8 @@ step() {
 	return 1
 }
 
+to_log() { "$@" >>"$LOG" 2>&1; }
+
 # make_cluster: the cluster of scripts/cluster.sh, or in the partition scenario the one of
 # scripts/netns.sh, with repmgr's library in every node (a restart).
 make_cluster() {
@@ -194,10 +196,10 @@ peer_setup() {
 	for n in 0 1 2; do write_conf "$n" "$config"; done
 	write_scripts
 	LOG=$PEER_DIR/register.log
-	PEER_IN=n0 step "primary register" peer_as_pg /usr/bin/repmgr -f "$PEER_DIR/repmgr-n0.conf" primary register >>"$LOG" 2>&1 || return 1
+	PEER_IN=n0 step "primary register" to_log peer_as_pg /usr/bin/repmgr -f "$PEER_DIR/repmgr-n0.conf" primary register || return 1
 	for n in n1 n2; do
-		PEER_IN=$n step "standby register $n" peer_as_pg /usr/bin/repmgr -f "$PEER_DIR/repmgr-$n.conf" standby register \
-			--upstream-node-id=1 >>"$LOG" 2>&1 || return 1
+		PEER_IN=$n step "standby register $n" to_log peer_as_pg /usr/bin/repmgr -f "$PEER_DIR/repmgr-$n.conf" standby register \
+			--upstream-node-id=1 || return 1
 	done
 	for n in n0 n1 n2; do
 		PEER_IN=$n peer_daemon "$PEER_DIR/repmgrd-$n.stderr" /usr/bin/repmgrd -f "$PEER_DIR/repmgr-$n.conf" --daemonize=false
