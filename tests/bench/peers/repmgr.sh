@@ -164,6 +164,7 @@ step() {
 }
 
 to_log() { "$@" >>"$LOG" 2>&1; }
+_sees_primary() { [[ $(peer_node_sql "$1" repmgr "SELECT count(*) FROM repmgr.nodes WHERE type = 'primary'") == 1 ]]; }
 
 # make_cluster: the cluster of scripts/cluster.sh, or in the partition scenario the one of
 # scripts/netns.sh, with repmgr's library in every node (a restart).
@@ -197,6 +198,9 @@ peer_setup() {
 	write_scripts
 	LOG=$PEER_DIR/register.log
 	PEER_IN=n0 step "primary register" to_log peer_as_pg /usr/bin/repmgr -f "$PEER_DIR/repmgr-n0.conf" primary register || return 1
+	for n in 1 2; do # standby register reads the primary's record on the standby: replayed yet?
+		step "n$n replaying the primary's record" wait_for 10 _sees_primary "$n" || return 1
+	done
 	for n in n1 n2; do
 		PEER_IN=$n step "standby register $n" to_log peer_as_pg /usr/bin/repmgr -f "$PEER_DIR/repmgr-$n.conf" standby register \
 			--upstream-node-id=1 || return 1
