@@ -79,6 +79,7 @@ PROBE_INTERVAL_MS=100
 SPLIT_WAIT_S=5
 LOCK_S=${BENCH_LOCK_S:-30}
 PEER_NS=0
+PEER_SCENARIO= # the current run's (peer_setup may depend on it)
 PEER_NS_PORT=${PEER_NS_PORT:-} # the tool script sets it before it sources this
 PEER_CLIENT=bnc # the namespace of the writer, the probe and the checks (partition)
 
@@ -168,7 +169,7 @@ peer_is_primary() { [[ $(peer_node_sql "$1" postgres "SELECT pg_is_in_recovery()
 
 # peer_hosts_conninfo DB N...: a libpq multi-host, read-write conninfo for nodes N...
 peer_hosts_conninfo() {
-	local db=$1 n hosts= ports=
+	local db=$1 n hosts='' ports=''
 	shift
 	for n in "$@"; do
 		hosts+=${hosts:+,}$(peer_node_host "$n")
@@ -316,6 +317,7 @@ _peer_mark() { echo "$1" >"$PEER_DIR/mark.tmp" && mv "$PEER_DIR/mark.tmp" "$PEER
 peer_run() {
 	local config=$1 scenario=$2 victims t0 t1 now w1 w2 w1_at=0 w2_at=0 line p rc snap pgb=
 	R_FIRST=none R_PROBE=none R_FAILED=- R_MISSING=- R_GAP=- R_OUTCOME=- R_CMD=- R_WAITED=0 R_PRIMARY=-
+	# shellcheck disable=SC2034 # read by the tool's peer_setup
 	PEER_SCENARIO=$scenario
 	PEER_NS=0
 	[[ $scenario == partition ]] && PEER_NS=1
@@ -535,6 +537,7 @@ peer_main() {
 		netns_available || peer_die "partition: $NETNS_SKIP_REASON"
 	fi
 	echo "$PEER_TOOL bench: writer on $(peer_writer_conninfo)"
+	[[ " $scenarios " == *" partition "* ]] && echo "partition: writer on $(PEER_NS=1 peer_writer_conninfo) (in $(netns_name "$PEER_CLIENT"))"
 	echo "every ${INTERVAL_MS} ms, ${TIMEOUT_MS} ms deadline per attempt; cap ${CAP_S} s; ports from $PEER_BASE"
 	echo
 	# shellcheck disable=SC2059

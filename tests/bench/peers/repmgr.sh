@@ -113,7 +113,8 @@ exec $PEER_DIR/repoint.sh "\$2" "\$3"
 EOF
 	{
 		printf '#!/bin/sh\n# event.sh NODE-ID EVENT SUCCESS: PgBouncer follows a promoted node\n'
-		printf '[ "$3" = 1 ] || exit 0\ncase $1 in\n'
+		# shellcheck disable=SC2016 # the script's own arguments
+		printf '%s\n' '[ "$3" = 1 ] || exit 0' 'case $1 in'
 		for n in 0 1 2; do
 			printf '%s) exec %s %s %s ;;\n' $((n + 1)) "$PEER_DIR/repoint.sh" "$(peer_node_host "$n")" "$(peer_node_port "$n")"
 		done
