@@ -11,7 +11,7 @@ PACKAGES=(
 	build-essential make pkg-config
 	libpq-dev libconfig-dev libjansson-dev libssh2-1-dev libcmocka-dev libmicrohttpd-dev libssl-dev
 	postgresql-15 postgresql-client-15 pgbouncer
-	mandoc valgrind openssh-server openssh-client curl chromium nftables iproute2 iputils-ping procps util-linux coreutils grep sed mawk findutils
+	mandoc valgrind openssh-server openssh-client curl chromium nftables iproute2 iputils-ping procps util-linux coreutils grep sed mawk findutils tar
 )
 
 missing=()

@@ -30,6 +30,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "config/config.h"
+#include "io/ssh.h"
 
 #define PV_BACKUP_LABEL_MAX 64
 
@@ -104,7 +105,8 @@ typedef struct {
 /* Parses a backup_label file's text; false when a required line is missing or malformed. */
 bool pv_backup_label_parse(const char *text, PvBackupLabel *out);
 /* From a backup_manifest: the WAL range the backup needs (first start, last end and its
- * timeline).  False when the text is not a manifest with WAL-Ranges. */
+ * timeline).  The text may also be the manifest's last bytes, from somewhere before
+ * "WAL-Ranges" on.  False when the text has no WAL-Ranges. */
 bool pv_backup_manifest_wal(const char *text, int *timeline, uint64_t *start, uint64_t *end);
 
 /* ---- retention ---- */
@@ -181,6 +183,17 @@ PvStatus pv_backup_catalog_write(const char *dir, const PvBackupEntry *e,
  */
 PvStatus pv_backup_catalog_list(const char *dir, PvBackupEntry **out, size_t *n,
                                 PvError *err) PV_MUSTCHECK;
+/* One name in a backup directory: a subdirectory, or a catalog file with its text. */
+typedef struct {
+	char *name;
+	bool is_dir;
+	char *json; /* a LABEL.json file's contents; NULL for a directory */
+} PvBackupItem;
+/* The catalog of a directory holding items (pure; what pv_backup_catalog_list does with a
+ * local directory, and the remote listing with one on backup.host).  *out malloc'd. */
+void pv_backup_catalog_build(const PvBackupItem *items, size_t nitems, PvBackupEntry **out,
+                             size_t *n);
+void pv_backup_items_free(PvBackupItem *items, size_t n);
 /* Index of label in the list, or -1. */
 long pv_backup_catalog_find(const PvBackupEntry *e, size_t n, const char *label);
 /* The entry as a JSON object member (key NULL inside arrays). */
@@ -189,5 +202,65 @@ void pv_backup_entry_json(PvJson *j, const char *key, const PvBackupEntry *e);
 bool pv_backup_entry_from_json(json_t *o, PvBackupEntry *e);
 /* The path of an entry's directory (malloc'd), or NULL when it has none. */
 char *pv_backup_entry_path(const char *dir, const PvBackupEntry *e);
+
+/* From a finished copy's backup_label and backup_manifest texts (either may be NULL, the
+ * manifest may be its last bytes): start, checkpoint and stop LSN, timeline, start WAL file. */
+void pv_backup_entry_facts(PvBackupEntry *e, const char *label_text, const char *manifest_text);
+
+/* ---- backups on another host (backup.host) ----
+ *
+ * backup.directory is then a path on that node's host, reached with the node's ssh group; the
+ * same layout and catalog files as above, each file operation one short ssh call running a
+ * fixed sh(1) script with quoted arguments (io/ssh.h): a listing, LABEL.partial renamed only
+ * after verification, LABEL.json written to a temporary file, synced, then mv(1), retention
+ * renaming to LABEL.deleting and removing it with rm -rf in the background.  The programs
+ * (pg_basebackup, pg_verifybackup) run there through act/hostcmd.h.
+ */
+
+/* The index of backup.host's node, -1 when backups are on this host. */
+int pv_backup_host_node(const PvConfig *cfg);
+/* A session to backup.host (NULL when backups are local); free with pv_ssh_free(). */
+PvSsh *pv_backup_ssh_new(const PvConfig *cfg);
+/* The node's ssh.timeout_ms: the deadline of one short remote call. */
+int pv_backup_ssh_timeout_ms(const PvConfig *cfg);
+/* Where the backups are, for messages: "DIR" or "USER@HOST:PORT:DIR" (malloc'd). */
+char *pv_backup_location(const PvConfig *cfg);
+/* The catalog wherever it is (backup.directory here, or on backup.host over ssh). */
+PvStatus pv_backup_list(const PvConfig *cfg, PvBackupEntry **out, size_t *n,
+                        PvError *err) PV_MUSTCHECK;
+
+/* pure: the remote listing's output ("d NAME" and "j NAME<TAB>JSON" lines) as items */
+size_t pv_backup_listing_parse(const char *text, PvBackupItem **items);
+/* pure: du -sb's "BYTES<TAB>PATH" line */
+bool pv_backup_du_parse(const char *text, int64_t *bytes);
+/* pure: what pv_backup_remote_finish's script printed (du, then @@label and @@manifest
+ * sections) into the entry's size and facts; false when the size is missing */
+bool pv_backup_finish_parse(const char *text, PvBackupEntry *e);
+
+/* Runs a fixed sh script with args ("$1"...) on the host: PV_OK when it exits 0, its stdout in
+ * *out (may be NULL); otherwise the first line of its stderr in the error. */
+PvStatus pv_backup_remote_sh(PvSsh *s, const char *script, const char *const *args, int timeout_ms,
+                             PvBuf *out, PvError *err) PV_MUSTCHECK;
+PvStatus pv_backup_remote_list(PvSsh *s, const char *dir, int timeout_ms, PvBackupEntry **out,
+                               size_t *n, PvError *err) PV_MUSTCHECK;
+/* Creates dir if missing, checks that the ssh user can write in it, and chooses a label for
+ * base ("-N" appended when a file of that name exists). */
+PvStatus pv_backup_remote_prepare(PvSsh *s, const char *dir, const char *base, char *label,
+                                  size_t size, int timeout_ms, PvError *err) PV_MUSTCHECK;
+/* The command (sh -c SCRIPT) that renames DIR/LABEL.partial to DIR/LABEL+suffix ("" or
+ * ".failed") and prints its size (du -sb) and facts for pv_backup_finish_parse; the daemon
+ * runs it detached (act/hostcmd.h), du taking its time on a big backup.  av: 8 slots. */
+void pv_backup_remote_finish_argv(const char *dir, const char *label, const char *suffix,
+                                  const char *av[8]);
+/* Writes DIR/LABEL.json atomically on the host (temporary file, sync, mv, sync). */
+PvStatus pv_backup_remote_catalog_write(PvSsh *s, const char *dir, const PvBackupEntry *e,
+                                        int timeout_ms, PvError *err) PV_MUSTCHECK;
+/* Renames DIR/LABEL+suffix (suffix NULL: no directory) to LABEL.deleting, unlinks LABEL.json
+ * when json, and starts rm -rf of every *.deleting in the background. */
+PvStatus pv_backup_remote_remove(PvSsh *s, const char *dir, const char *label, const char *suffix,
+                                 bool json, int timeout_ms, PvError *err) PV_MUSTCHECK;
+/* Whether DIR/LABEL/backup_label is readable there. */
+PvStatus pv_backup_remote_has_label(PvSsh *s, const char *path, int timeout_ms, bool *yes,
+                                    PvError *err) PV_MUSTCHECK;
 
 #endif

@@ -329,12 +329,20 @@ PvStatus pv_backup_catalog_write(const char *dir, const PvBackupEntry *e, PvErro
 	return st;
 }
 
-static bool is_dir(const char *dir, const char *label, const char *suffix)
+static const PvBackupItem *item_find(const PvBackupItem *it, size_t n, const char *name)
 {
-	char p[4096];
-	struct stat st;
-	snprintf(p, sizeof p, "%s/%s%s", dir, label, suffix);
-	return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(it[i].name, name) == 0)
+			return &it[i];
+	return NULL;
+}
+
+static bool item_is_dir(const PvBackupItem *it, size_t n, const char *label, const char *suffix)
+{
+	char name[PV_BACKUP_LABEL_MAX + 16];
+	snprintf(name, sizeof name, "%s%s", label, suffix);
+	const PvBackupItem *i = item_find(it, n, name);
+	return i && i->is_dir;
 }
 
 static bool ends_with(const char *s, const char *suffix, size_t *stem)
@@ -360,42 +368,29 @@ static void add_entry(PvBackupEntry **list, size_t *n, const PvBackupEntry *e)
 	(*list)[(*n)++] = *e;
 }
 
-PvStatus pv_backup_catalog_list(const char *dir, PvBackupEntry **out, size_t *n, PvError *err)
+void pv_backup_catalog_build(const PvBackupItem *items, size_t nitems, PvBackupEntry **out,
+                             size_t *n)
 {
 	PvBackupEntry *list = NULL;
 	size_t count = 0;
-	*out = NULL;
-	*n = 0;
-	DIR *d = opendir(dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return PV_OK;
-		return pv_error_set(err, PV_ERR_IO, "%s: cannot read backup directory: %s", dir,
-		                    strerror(errno));
-	}
 	/* catalog records first */
-	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+	for (size_t k = 0; k < nitems; k++) {
+		const PvBackupItem *it = &items[k];
 		size_t stem;
-		if (!ends_with(de->d_name, ".json", &stem) || stem >= PV_BACKUP_LABEL_MAX)
+		if (it->is_dir || !it->json || !ends_with(it->name, ".json", &stem) ||
+		    stem >= PV_BACKUP_LABEL_MAX)
 			continue;
-		char *path = pv_xasprintf("%s/%s", dir, de->d_name);
-		char *text = NULL;
 		PvBackupEntry e;
-		bool ok = false;
-		if (pv_file_read_all(path, &text, NULL, NULL) == PV_OK) {
-			json_error_t jerr;
-			json_t *o = json_loads(text, 0, &jerr);
-			ok = pv_backup_entry_from_json(o, &e) && strlen(e.label) == stem &&
-			     strncmp(e.label, de->d_name, stem) == 0;
-			json_decref(o);
-		}
-		free(text);
-		free(path);
+		json_error_t jerr;
+		json_t *o = json_loads(it->json, 0, &jerr);
+		bool ok = pv_backup_entry_from_json(o, &e) && strlen(e.label) == stem &&
+		          strncmp(e.label, it->name, stem) == 0;
+		json_decref(o);
 		if (!ok)
 			continue;
-		if (is_dir(dir, e.label, ""))
+		if (item_is_dir(items, nitems, e.label, ""))
 			snprintf(e.dir, sizeof e.dir, "%s", "");
-		else if (is_dir(dir, e.label, ".failed"))
+		else if (item_is_dir(items, nitems, e.label, ".failed"))
 			snprintf(e.dir, sizeof e.dir, "%s", ".failed");
 		else {
 			snprintf(e.dir, sizeof e.dir, "%s", "-");
@@ -406,26 +401,25 @@ PvStatus pv_backup_catalog_list(const char *dir, PvBackupEntry **out, size_t *n,
 		add_entry(&list, &count, &e);
 	}
 	/* then directories without a record */
-	rewinddir(d);
-	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+	for (size_t k = 0; k < nitems; k++) {
+		const PvBackupItem *it = &items[k];
 		PvBackupEntry e;
-		size_t stem = strlen(de->d_name);
+		size_t stem = strlen(it->name);
 		const char *suffix = "";
-		if (de->d_name[0] == '.' || strstr(de->d_name, ".json") ||
-		    strstr(de->d_name, ".tmp.") || ends_with(de->d_name, ".deleting", &stem))
+		if (!it->is_dir || it->name[0] == '.' || strstr(it->name, ".json") ||
+		    strstr(it->name, ".tmp.") || ends_with(it->name, ".deleting", &stem))
 			continue;
-		if (ends_with(de->d_name, ".partial", &stem))
+		if (ends_with(it->name, ".partial", &stem))
 			suffix = ".partial";
-		else if (ends_with(de->d_name, ".failed", &stem))
+		else if (ends_with(it->name, ".failed", &stem))
 			suffix = ".failed";
 		else
-			stem = strlen(de->d_name);
+			stem = strlen(it->name);
 		if (stem >= PV_BACKUP_LABEL_MAX)
 			continue;
 		memset(&e, 0, sizeof e);
-		memcpy(e.label, de->d_name, stem);
-		if (!valid_label(e.label) || !is_dir(dir, e.label, suffix) ||
-		    pv_backup_catalog_find(list, count, e.label) >= 0)
+		memcpy(e.label, it->name, stem);
+		if (!valid_label(e.label) || pv_backup_catalog_find(list, count, e.label) >= 0)
 			continue;
 		e.status =
 		    *suffix == '.' && suffix[1] == 'p' ? PV_BACKUP_PARTIAL : PV_BACKUP_INCOMPLETE;
@@ -439,11 +433,58 @@ PvStatus pv_backup_catalog_list(const char *dir, PvBackupEntry **out, size_t *n,
 		e.verify_ms = -1;
 		add_entry(&list, &count, &e);
 	}
-	closedir(d);
 	if (count)
 		qsort(list, count, sizeof *list, entry_cmp);
 	*out = list;
 	*n = count;
+}
+
+void pv_backup_items_free(PvBackupItem *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].name);
+		free(items[i].json);
+	}
+	free(items);
+}
+
+static void add_item(PvBackupItem **items, size_t *n, const char *name, bool is_dir, char *json)
+{
+	*items = pv_xrealloc(*items, (*n + 1) * sizeof **items);
+	(*items)[(*n)++] = (PvBackupItem){pv_xstrdup(name), is_dir, json};
+}
+
+PvStatus pv_backup_catalog_list(const char *dir, PvBackupEntry **out, size_t *n, PvError *err)
+{
+	PvBackupItem *items = NULL;
+	size_t count = 0;
+	*out = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return PV_OK;
+		return pv_error_set(err, PV_ERR_IO, "%s: cannot read backup directory: %s", dir,
+		                    strerror(errno));
+	}
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		size_t stem;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char *path = pv_xasprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			add_item(&items, &count, de->d_name, true, NULL);
+		} else if (ends_with(de->d_name, ".json", &stem)) {
+			char *text = NULL;
+			if (pv_file_read_all(path, &text, NULL, NULL) == PV_OK)
+				add_item(&items, &count, de->d_name, false, text);
+		}
+		free(path);
+	}
+	closedir(d);
+	pv_backup_catalog_build(items, count, out, n);
+	pv_backup_items_free(items, count);
 	return PV_OK;
 }
 

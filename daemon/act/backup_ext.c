@@ -27,17 +27,15 @@ static void schedule(BackupExt *x, PvDaemon *d, int64_t now)
 		return;
 	int64_t interval_ms = (int64_t)d->cfg->backup_interval_s * 1000;
 	int64_t due = now + interval_ms;
-	char *dir = pv_backup_directory(d->cfg);
 	PvBackupEntry *list = NULL;
 	size_t n = 0;
 	PvError err;
-	if (pv_backup_catalog_list(dir, &list, &n, &err) == PV_OK && n > 0 &&
+	if (pv_backup_list(d->cfg, &list, &n, &err) == PV_OK && n > 0 &&
 	    list[n - 1].start_wall_us > 0) {
 		int64_t age_ms = (pv_clock_wall_us() - list[n - 1].start_wall_us) / 1000;
 		due = now + (age_ms >= interval_ms ? 0 : interval_ms - age_ms);
 	}
 	free(list);
-	free(dir);
 	x->due_ms = due > 0 ? due : 1;
 }
 
@@ -51,9 +49,9 @@ static void *ext_create(PvDaemon *d)
 	pv_backup_job_clear(&x->job);
 	int64_t now = pv_clock_mono_ms();
 	schedule(x, d, now);
-	/* removals a stopped daemon left unfinished */
+	/* removals a stopped daemon left unfinished (on backup.host: by the next removal there) */
 	char *dir = pv_backup_directory(d->cfg);
-	DIR *dh = opendir(dir);
+	DIR *dh = pv_backup_host_node(d->cfg) < 0 ? opendir(dir) : NULL;
 	if (dh) {
 		for (struct dirent *de; (de = readdir(dh)) != NULL;) {
 			size_t n = strlen(de->d_name);
@@ -79,6 +77,13 @@ static void ext_destroy(void *self)
 		/* stopped with the daemon: its end record says so; the directory goes next start */
 		pv_proc_free(job->proc);
 		job->proc = NULL;
+		if (job->hcmd) {
+			char why[300];
+			if (!pv_hostcmd_stop(job->hcmd, why, sizeof why))
+				pv_warn("backup %s: %s", job->e.label, why);
+			pv_hostcmd_free(job->hcmd);
+			job->hcmd = NULL;
+		}
 		const char *why = "the daemon stopped";
 		if (job->vspan_open) {
 			PvBuf b = {0};
@@ -91,9 +96,15 @@ static void ext_destroy(void *self)
 			pv_backup_jend(x->d, &job->vspan, "failed", b.data);
 			pv_buf_free(&b);
 		}
+		if (!job->verify_only && job->remote) {
+			PvError err;
+			if (pv_backup_remote_remove(job->ssh, job->dir, job->e.label, ".partial",
+			                            false, job->ssh_timeout_ms, &err) != PV_OK)
+				pv_warn("backup %s: %s", job->e.label, err.msg);
+		}
 		if (!job->verify_only) {
 			struct stat st;
-			if (job->path && lstat(job->path, &st) == 0) {
+			if (!job->remote && job->path && lstat(job->path, &st) == 0) {
 				char *dst = pv_xasprintf("%s/%s.deleting", job->dir, job->e.label);
 				if (rename(job->path, dst) != 0)
 					pv_warn("%s: %s", job->path, strerror(errno));
@@ -101,7 +112,10 @@ static void ext_destroy(void *self)
 			}
 			job->e.status = PV_BACKUP_FAILED;
 			pv_backup_job_end(x, x->d, "failed",
-			                  job->phase == JOB_COPY ? "copy" : "verify", why, now);
+			                  job->phase == JOB_COPY     ? "copy"
+			                  : job->phase == JOB_VERIFY ? "verify"
+			                                             : "rename",
+			                  why, now);
 		}
 	}
 	pv_backup_job_clear(job);
@@ -118,6 +132,8 @@ static int ext_pollfds(void *self, struct pollfd *fds, int max)
 	int n = 0;
 	if (x->job.proc)
 		n += pv_proc_pollfds(x->job.proc, fds + n, max - n);
+	if (x->job.hcmd)
+		n += pv_hostcmd_pollfds(x->job.hcmd, fds + n, max - n);
 	if (x->rm && n < max)
 		n += pv_proc_pollfds(x->rm, fds + n, max - n);
 	x->fd_pg = -1;
@@ -146,6 +162,8 @@ static int ext_timeout(void *self, int64_t now)
 	int64_t t = -1;
 	if (job->proc)
 		t = min_pos(t, pv_proc_timeout(job->proc, now));
+	if (job->hcmd)
+		t = min_pos(t, pv_hostcmd_timeout(job->hcmd, now));
 	if (x->rm)
 		t = min_pos(t, pv_proc_timeout(x->rm, now));
 	if (job->pg) {
@@ -276,7 +294,7 @@ static void status_json(BackupExt *x, PvDaemon *d, PvJson *j, int64_t now)
 {
 	Job *job = &x->job;
 	pv_json_bool(j, "ok", true);
-	char *dir = pv_backup_directory(d->cfg);
+	char *dir = pv_backup_location(d->cfg);
 	pv_json_str(j, "directory", dir);
 	free(dir);
 	if (pv_backup_job_busy(x)) {

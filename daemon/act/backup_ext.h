@@ -16,7 +16,10 @@
  * One job (backup or verification) at a time; a promotion's or a schedule's backup waits for
  * the running one, except that a promotion stops a copy still reading from another node.
  * The loop is never blocked longer than probe.timeout_ms (the restore point), plus the few
- * file operations of the catalog.
+ * file operations of the catalog.  With backup.host the directory is on that node's host:
+ * the programs (pg_basebackup, pg_verifybackup, the rename and du) run there detached and
+ * polled (act/hostcmd.h), and each catalog operation is one short ssh call, each bounded by
+ * the node's ssh.timeout_ms (backup.h, backup_remote.c).
  */
 #ifndef PV_ACT_BACKUP_EXT_H
 #define PV_ACT_BACKUP_EXT_H

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "act/backup.h"
+#include "act/hostcmd.h"
 #include "io/pgconn.h"
 #include "io/proc.h"
 #include "journal/events.h"
@@ -19,7 +20,8 @@
 
 #define EV(e) pv_journal_event_name(e)
 
-typedef enum { JOB_IDLE, JOB_COPY, JOB_VERIFY } JobPhase;
+/* JOB_FINISH: on backup.host, the copy renamed and measured there (a command of its own) */
+typedef enum { JOB_IDLE, JOB_COPY, JOB_VERIFY, JOB_FINISH } JobPhase;
 
 typedef struct {
 	JobPhase phase;
@@ -28,6 +30,13 @@ typedef struct {
 	char *dir;  /* backup.directory when the job started */
 	char *path; /* the directory copied into, then verified */
 	PvProc *proc;
+	/* backup.host: the directory is on that host, the programs run there */
+	bool remote;
+	PvSsh *ssh;
+	int ssh_timeout_ms;
+	char *pg_bin;        /* the node's pg_bin there ("" : its PATH) */
+	PvHostCmd *hcmd;     /* the program running there */
+	bool finish_failed;  /* JOB_FINISH after a failed verification (to LABEL.failed) */
 	PvJournalSpan span;  /* backup (not for verify_only) */
 	PvJournalSpan vspan; /* backup-verify */
 	bool vspan_open;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "act/backup.h"
@@ -49,14 +50,9 @@ void pv_backup_jend(PvDaemon *d, const PvJournalSpan *span, const char *outcome,
 		pv_error("journal: %s", err.msg);
 }
 
-/* The last lines of a child's stderr (or stdout), on one line, for an error message. */
-static void output_tail(const PvProc *p, char *out, size_t size)
+/* The last lines of text, on one line, for an error message. */
+static void text_tail(const char *s, size_t n, char *out, size_t size)
 {
-	const PvBuf *b = pv_proc_stderr(p);
-	if (!b->len)
-		b = pv_proc_stdout(p);
-	const char *s = b->data ? b->data : "";
-	size_t n = b->len;
 	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
 		n--;
 	/* up to three lines */
@@ -70,14 +66,116 @@ static void output_tail(const PvProc *p, char *out, size_t size)
 	out[o] = '\0';
 }
 
+/* ---------------------------------------------------------------- the job's program */
+
+/* A program of the job runs: a child here, or a command on backup.host. */
+static bool cmd_running(const Job *job)
+{
+	return job->proc || job->hcmd;
+}
+
+static bool cmd_step(Job *job, int64_t now)
+{
+	if (job->proc)
+		return pv_proc_step(job->proc, now);
+	return job->hcmd && pv_hostcmd_step(job->hcmd, now);
+}
+
+static bool cmd_timed_out(const Job *job)
+{
+	return job->proc ? pv_proc_timed_out(job->proc)
+	                 : job->hcmd && pv_hostcmd_timed_out(job->hcmd);
+}
+
+static bool cmd_ok(const Job *job)
+{
+	if (job->proc)
+		return pv_proc_exit_status(job->proc) == 0 && !pv_proc_timed_out(job->proc);
+	return job->hcmd && pv_hostcmd_ok(job->hcmd);
+}
+
+static void cmd_describe(const Job *job, char *out, size_t size)
+{
+	if (job->proc)
+		pv_proc_describe(job->proc, out, size);
+	else if (job->hcmd)
+		pv_hostcmd_describe(job->hcmd, out, size);
+	else
+		snprintf(out, size, "not running");
+}
+
+/* The last lines of its stderr (or stdout). */
+static void cmd_tail(const Job *job, char *out, size_t size)
+{
+	const char *s = "";
+	if (job->proc) {
+		const PvBuf *b = pv_proc_stderr(job->proc);
+		if (!b->len)
+			b = pv_proc_stdout(job->proc);
+		s = b->data ? b->data : "";
+	} else if (job->hcmd) {
+		s = pv_hostcmd_stderr(job->hcmd);
+		if (!*s)
+			s = pv_hostcmd_stdout(job->hcmd);
+	}
+	text_tail(s, strlen(s), out, size);
+}
+
+/* Stops and forgets the program (a remote one is stopped on its host). */
+static void cmd_free(Job *job)
+{
+	pv_proc_free(job->proc);
+	job->proc = NULL;
+	if (job->hcmd) {
+		char why[300];
+		if (!pv_hostcmd_stop(job->hcmd, why, sizeof why))
+			pv_warn("backup %s: %s", job->e.label, why);
+		pv_hostcmd_free(job->hcmd);
+		job->hcmd = NULL;
+	}
+}
+
+/* Starts argv: here as a child, or detached on backup.host. */
+static PvStatus cmd_start(Job *job, const char *const *argv, const char *const *env, int timeout_ms,
+                          int64_t now, PvError *err)
+{
+	if (!job->remote) {
+		PvProcSpec spec = {.argv = argv, .env = env, .timeout_ms = timeout_ms};
+		return pv_proc_start(&spec, now, &job->proc, err);
+	}
+	PvHost h = {
+	    .remote = true,
+	    .ssh = job->ssh,
+	    .ssh_timeout_ms = job->ssh_timeout_ms,
+	    .tag = "pgvigil-backup",
+	};
+	return pv_hostcmd_start(&h, argv, NULL, timeout_ms, now, &job->hcmd, err);
+}
+
+/* "PG_BIN/name" on backup.host (the node's pg_bin), or the program found here. */
+static PvStatus job_program(const Job *job, const PvConfig *cfg, const char *name, char *out,
+                            size_t size, PvError *err)
+{
+	if (!job->remote)
+		return pv_backup_program(cfg->backup_pg_bin_dir, name, out, size, err);
+	if (job->pg_bin && *job->pg_bin)
+		snprintf(out, size, "%s/%s", job->pg_bin, name);
+	else
+		snprintf(out, size, "%s", name);
+	return PV_OK;
+}
+
 /* ---------------------------------------------------------------- job lifecycle */
 
 void pv_backup_job_clear(Job *job)
 {
 	pv_proc_free(job->proc);
+	pv_hostcmd_free(job->hcmd);
+	pv_ssh_free(job->ssh);
 	pv_pgconn_free(job->pg);
 	free(job->dir);
 	free(job->path);
+	free(job->pg_bin);
 	memset(job, 0, sizeof *job);
 	job->phase = JOB_IDLE;
 }
@@ -149,9 +247,13 @@ void pv_backup_copy_failed(BackupExt *x, PvDaemon *d, const char *outcome, const
 	Job *job = &x->job;
 	struct stat st;
 	/* the writer goes first, so nothing writes into what is being removed */
-	pv_proc_free(job->proc);
-	job->proc = NULL;
-	if (job->path && lstat(job->path, &st) == 0) {
+	cmd_free(job);
+	if (job->remote) {
+		PvError err;
+		if (pv_backup_remote_remove(job->ssh, job->dir, job->e.label, ".partial", false,
+		                            job->ssh_timeout_ms, &err) != PV_OK)
+			pv_error("backup %s: its partial copy stays: %s", job->e.label, err.msg);
+	} else if (job->path && lstat(job->path, &st) == 0) {
 		PvError err;
 		if (pv_backup_remove_later(x, job->dir, job->e.label, job->path, now, &err) !=
 		    PV_OK)
@@ -178,13 +280,11 @@ static void start_verify(BackupExt *x, PvDaemon *d, int64_t now)
 	pv_buf_free(&b);
 	if (st == PV_OK) {
 		job->vspan_open = true;
-		st = pv_backup_program(d->cfg->backup_pg_bin_dir, "pg_verifybackup", prog,
-		                       sizeof prog, &err);
+		st = job_program(job, d->cfg, "pg_verifybackup", prog, sizeof prog, &err);
 	}
 	if (st == PV_OK) {
 		const char *argv[] = {prog, job->path, NULL};
-		PvProcSpec spec = {.argv = argv, .timeout_ms = d->cfg->backup_timeout_s * 1000};
-		st = pv_proc_start(&spec, now, &job->proc, &err);
+		st = cmd_start(job, argv, NULL, d->cfg->backup_timeout_s * 1000, now, &err);
 	}
 	job->phase = JOB_VERIFY;
 	job->verify_start_ms = now;
@@ -211,35 +311,95 @@ static void start_verify(BackupExt *x, PvDaemon *d, int64_t now)
 	pv_backup_copy_failed(x, d, "failed", "verify", err.msg, now);
 }
 
-/* Reads backup_label and backup_manifest of the finished copy into the entry. */
+/* Reads backup_label and backup_manifest of the finished (local) copy into the entry. */
 static void read_backup_facts(Job *job)
 {
-	char *path = pv_xasprintf("%s/backup_label", job->path);
-	char *text = NULL;
-	PvBackupLabel bl;
-	if (pv_file_read_all(path, &text, NULL, NULL) == PV_OK &&
-	    pv_backup_label_parse(text, &bl)) {
-		job->e.start_lsn = bl.start_lsn;
-		job->e.checkpoint_lsn = bl.checkpoint_lsn;
-		job->e.timeline = bl.timeline;
-		snprintf(job->e.start_wal, sizeof job->e.start_wal, "%s", bl.start_wal);
+	char *lpath = pv_xasprintf("%s/backup_label", job->path);
+	char *mpath = pv_xasprintf("%s/backup_manifest", job->path);
+	char *label = NULL, *manifest = NULL;
+	if (pv_file_read_all(lpath, &label, NULL, NULL) != PV_OK)
+		label = NULL;
+	if (pv_file_read_all(mpath, &manifest, NULL, NULL) != PV_OK)
+		manifest = NULL;
+	pv_backup_entry_facts(&job->e, label, manifest);
+	free(label);
+	free(manifest);
+	free(lpath);
+	free(mpath);
+}
+
+/*
+ * On backup.host: LABEL.partial renamed to LABEL (or LABEL.failed after a failed verification)
+ * and measured there, by a command of its own (du takes its time on a big backup).
+ */
+static void start_finish(BackupExt *x, PvDaemon *d, bool failed, int64_t now)
+{
+	Job *job = &x->job;
+	const char *av[8];
+	PvError err;
+	pv_backup_remote_finish_argv(job->dir, job->e.label, failed ? ".failed" : "", av);
+	job->phase = JOB_FINISH;
+	job->finish_failed = failed;
+	snprintf(job->pphase, sizeof job->pphase, "finishing");
+	if (cmd_start(job, av, NULL, d->cfg->backup_timeout_s * 1000, now, &err) == PV_OK)
+		return;
+	if (failed) {
+		job->e.status = PV_BACKUP_FAILED;
+		pv_backup_job_end(x, d, "failed", "verify", job->e.error, now);
+	} else {
+		pv_backup_copy_failed(x, d, "failed", "rename", err.msg, now);
 	}
-	free(text);
-	free(path);
-	text = NULL;
-	path = pv_xasprintf("%s/backup_manifest", job->path);
-	int tl;
-	uint64_t s, e;
-	if (pv_file_read_all(path, &text, NULL, NULL) == PV_OK &&
-	    pv_backup_manifest_wal(text, &tl, &s, &e)) {
-		if (!job->e.start_lsn)
-			job->e.start_lsn = s;
-		job->e.stop_lsn = e;
-		if (!job->e.timeline)
-			job->e.timeline = tl;
+}
+
+static void finish_done(BackupExt *x, PvDaemon *d, int64_t now)
+{
+	Job *job = &x->job;
+	PvBackupEntry *e = &job->e;
+	PvError err;
+	bool ok =
+	    cmd_ok(job) && job->hcmd && pv_backup_finish_parse(pv_hostcmd_stdout(job->hcmd), e);
+	char msg[600] = "";
+	if (!ok) {
+		char how[128], tail[400];
+		cmd_describe(job, how, sizeof how);
+		cmd_tail(job, tail, sizeof tail);
+		snprintf(msg, sizeof msg, "renaming %s.partial on %s: %s%s%s", e->label,
+		         d->cfg->backup_host, how, tail[0] ? ": " : "", tail);
 	}
-	free(text);
-	free(path);
+	cmd_free(job);
+	e->duration_ms = now - job->start_ms;
+	if (job->finish_failed) {
+		/* the verification failed: catalogued as failed, kept (as LABEL.failed if renamed)
+		 */
+		char verr[sizeof e->error];
+		snprintf(verr, sizeof verr, "%s", e->error);
+		e->status = PV_BACKUP_FAILED;
+		if (!ok) {
+			pv_error("backup %s: %s", e->label, msg);
+			e->size_bytes = -1;
+		}
+		if (pv_backup_remote_catalog_write(job->ssh, job->dir, e, job->ssh_timeout_ms,
+		                                   &err) != PV_OK)
+			pv_error("backup %s: %s", e->label, err.msg);
+		pv_backup_job_end(x, d, "failed", "verify", verr, now);
+		return;
+	}
+	if (!ok) {
+		pv_backup_copy_failed(x, d, "failed", "rename", msg, now);
+		return;
+	}
+	free(job->path);
+	job->path = pv_xasprintf("%s/%s", job->dir, e->label);
+	e->status = PV_BACKUP_VERIFIED;
+	pv_clock_format_utc(pv_clock_wall_us(), e->stop_ts, sizeof e->stop_ts);
+	if (pv_backup_remote_catalog_write(job->ssh, job->dir, e, job->ssh_timeout_ms, &err) !=
+	    PV_OK) {
+		/* the directory stays, listed as incomplete; retention removes it later */
+		e->status = PV_BACKUP_INCOMPLETE;
+		pv_backup_job_end(x, d, "failed", "catalog", err.msg, now);
+		return;
+	}
+	pv_backup_job_end(x, d, "ok", NULL, NULL, now);
 }
 
 /* The copy is good (verified or, for a command backup, unverifiable): name it, catalog it. */
@@ -248,6 +408,10 @@ static void finalize(BackupExt *x, PvDaemon *d, PvBackupStatus status, int64_t n
 	Job *job = &x->job;
 	PvBackupEntry *e = &job->e;
 	PvError err;
+	if (job->remote) {
+		start_finish(x, d, false, now);
+		return;
+	}
 	read_backup_facts(job);
 	char *final = pv_xasprintf("%s/%s", job->dir, e->label);
 	if (rename(job->path, final) != 0) {
@@ -279,12 +443,13 @@ static void finalize(BackupExt *x, PvDaemon *d, PvBackupStatus status, int64_t n
 static void verify_done(BackupExt *x, PvDaemon *d, int64_t now)
 {
 	Job *job = &x->job;
-	bool ok = pv_proc_exit_status(job->proc) == 0 && !pv_proc_timed_out(job->proc);
+	bool ok = cmd_ok(job);
+	bool timed_out = cmd_timed_out(job);
 	char error[sizeof job->e.error] = "";
 	if (!ok) {
 		char how[128], tail[360];
-		pv_proc_describe(job->proc, how, sizeof how);
-		output_tail(job->proc, tail, sizeof tail);
+		cmd_describe(job, how, sizeof how);
+		cmd_tail(job, tail, sizeof tail);
 		snprintf(error, sizeof error, "pg_verifybackup: %s%s%s", how, tail[0] ? ": " : "",
 		         tail);
 	}
@@ -297,18 +462,18 @@ static void verify_done(BackupExt *x, PvDaemon *d, int64_t now)
 	if (!ok)
 		pv_json_str(&j, "error", error);
 	pv_json_obj_close(&j);
-	pv_backup_jend(d, &job->vspan,
-	               ok ? "ok" : (pv_proc_timed_out(job->proc) ? "timeout" : "failed"), b.data);
+	pv_backup_jend(d, &job->vspan, ok ? "ok" : (timed_out ? "timeout" : "failed"), b.data);
 	pv_buf_free(&b);
 	job->vspan_open = false;
-	pv_proc_free(job->proc);
-	job->proc = NULL;
+	cmd_free(job);
 
 	if (job->verify_only) {
 		PvError err;
 		job->e.status = ok ? PV_BACKUP_VERIFIED : PV_BACKUP_FAILED;
 		snprintf(job->e.error, sizeof job->e.error, "%s", error);
-		if (pv_backup_catalog_write(job->dir, &job->e, &err) != PV_OK)
+		if ((job->remote ? pv_backup_remote_catalog_write(job->ssh, job->dir, &job->e,
+		                                                  job->ssh_timeout_ms, &err)
+		                 : pv_backup_catalog_write(job->dir, &job->e, &err)) != PV_OK)
 			pv_error("backup %s: %s", job->e.label, err.msg);
 		if (ok)
 			pv_info("backup %s verified", job->e.label);
@@ -323,6 +488,11 @@ static void verify_done(BackupExt *x, PvDaemon *d, int64_t now)
 		return;
 	}
 	/* kept for inspection as LABEL.failed, catalogued as failed; nothing good is touched */
+	if (job->remote) {
+		snprintf(job->e.error, sizeof job->e.error, "%s", error);
+		start_finish(x, d, true, now);
+		return;
+	}
 	char *failed = pv_xasprintf("%s/%s.failed", job->dir, job->e.label);
 	if (rename(job->path, failed) == 0) {
 		free(job->path);
@@ -347,23 +517,23 @@ static void copy_done(BackupExt *x, PvDaemon *d, int64_t now)
 	Job *job = &x->job;
 	job->copy_end_ms = now;
 	job->e.copy_ms = now - job->start_ms;
-	bool timed_out = pv_proc_timed_out(job->proc);
-	bool ok = pv_proc_exit_status(job->proc) == 0 && !timed_out;
+	bool timed_out = cmd_timed_out(job);
+	bool ok = cmd_ok(job);
 	const char *step = job->method == PV_BACKUP_COMMAND ? "command" : "pg_basebackup";
 	if (!ok) {
 		char how[128], tail[400], error[600];
-		pv_proc_describe(job->proc, how, sizeof how);
-		output_tail(job->proc, tail, sizeof tail);
+		cmd_describe(job, how, sizeof how);
+		cmd_tail(job, tail, sizeof tail);
 		snprintf(error, sizeof error, "%s: %s%s%s", step, how, tail[0] ? ": " : "", tail);
 		pv_backup_copy_failed(x, d, timed_out ? "timeout" : "failed", step, error, now);
 		return;
 	}
-	pv_proc_free(job->proc);
-	job->proc = NULL;
+	cmd_free(job);
 	pv_pgconn_free(job->pg);
 	job->pg = NULL;
 	char *manifest = pv_xasprintf("%s/backup_manifest", job->path);
-	bool verifiable = job->method == PV_BACKUP_PG_BASEBACKUP || access(manifest, F_OK) == 0;
+	bool verifiable =
+	    job->method == PV_BACKUP_PG_BASEBACKUP || job->remote || access(manifest, F_OK) == 0;
 	free(manifest);
 	if (verifiable)
 		start_verify(x, d, now);
@@ -405,11 +575,32 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 
 	pv_backup_job_clear(job);
 	job->dir = pv_backup_directory(cfg);
-	st = pv_backup_mkdirs(job->dir, err);
-	if (st != PV_OK)
-		goto fail;
 	int64_t wall = pv_clock_wall_us();
-	pv_backup_new_label(job->dir, wall, job->e.label, sizeof job->e.label);
+	int bhost = pv_backup_host_node(cfg);
+	PvError prep_err;
+	PvStatus prep = PV_OK;
+	if (bhost >= 0) {
+		/* the directory and the label on backup.host; a failure is journaled below */
+		job->remote = true;
+		job->ssh = pv_backup_ssh_new(cfg);
+		job->ssh_timeout_ms = cfg->nodes[bhost].ssh.timeout_ms;
+		job->pg_bin = pv_xstrdup(cfg->nodes[bhost].pg_bin ? cfg->nodes[bhost].pg_bin : "");
+		char base[32];
+		time_t sec = (time_t)(wall / 1000000);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", &tm);
+		prep =
+		    pv_backup_remote_prepare(job->ssh, job->dir, base, job->e.label,
+		                             sizeof job->e.label, job->ssh_timeout_ms, &prep_err);
+		if (prep != PV_OK)
+			snprintf(job->e.label, sizeof job->e.label, "%s", base);
+	} else {
+		st = pv_backup_mkdirs(job->dir, err);
+		if (st != PV_OK)
+			goto fail;
+		pv_backup_new_label(job->dir, wall, job->e.label, sizeof job->e.label);
+	}
 	job->path = pv_xasprintf("%s/%s.partial", job->dir, job->e.label);
 	job->method = cfg->backup_method;
 	snprintf(app, sizeof app, "pgvigil-backup-%s", job->e.label);
@@ -419,8 +610,7 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 	if (st != PV_OK)
 		goto fail;
 	if (job->method == PV_BACKUP_PG_BASEBACKUP) {
-		st = pv_backup_program(cfg->backup_pg_bin_dir, "pg_basebackup", prog, sizeof prog,
-		                       err);
+		st = job_program(job, cfg, "pg_basebackup", prog, sizeof prog, err);
 	} else {
 		PvBackupVars v = {.dir = job->path,
 		                  .label = job->e.label,
@@ -461,6 +651,12 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 	pv_json_str(&j, "method", job->e.method);
 	pv_json_str(&j, "source", job->e.source);
 	pv_json_str(&j, "directory", job->dir);
+	if (job->remote) {
+		pv_json_str(&j, "host", cfg->backup_host);
+		if (pw)
+			pv_json_str(&j, "password",
+			            "left out: ~/.pgpass of the ssh user on the host");
+	}
 	pv_json_obj_close(&j);
 	st = pv_journal_begin(d->journal, &job->span, job->e.incident, EV(PV_EV_BACKUP), nc->name,
 	                      b.data, err);
@@ -472,8 +668,19 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 		goto fail;
 	}
 	*recorded = true;
+	if (prep != PV_OK) {
+		/* backup.host could not be reached, or its directory is not usable: nothing ran */
+		job->e.status = PV_BACKUP_FAILED;
+		job->phase = JOB_COPY;
+		job->start_ms = now;
+		pv_error_set(err, prep_err.code, "%s", prep_err.msg);
+		pv_backup_job_end(x, d, "failed", "prepare", prep_err.msg, now);
+		st = PV_ERR_IO;
+		goto out;
+	}
 
-	pwenv = pw ? pv_xasprintf("PGPASSWORD=%s", pw) : NULL;
+	/* over ssh the password stays here: the host's ~/.pgpass has it (no PGPASSWORD there) */
+	pwenv = pw && !job->remote ? pv_xasprintf("PGPASSWORD=%s", pw) : NULL;
 	const char *env[] = {pwenv, NULL};
 	PvProcSpec spec = {.env = pwenv ? env : NULL, .timeout_ms = cfg->backup_timeout_s * 1000};
 	char label_opt[128];
@@ -499,8 +706,7 @@ PvStatus pv_backup_job_start(BackupExt *x, PvDaemon *d, const char *trigger, int
 			argv[a++] = maxrate;
 		}
 		argv[a] = NULL;
-		spec.argv = argv;
-		st = pv_proc_start(&spec, now, &job->proc, err);
+		st = cmd_start(job, argv, spec.env, spec.timeout_ms, now, err);
 	} else {
 		spec.argv = (const char *const *)cargv;
 		st = pv_proc_start(&spec, now, &job->proc, err);
@@ -552,7 +758,7 @@ PvStatus pv_backup_verify_start(BackupExt *x, PvDaemon *d, const char *label, in
 	char *dir = pv_backup_directory(d->cfg);
 	PvBackupEntry *list = NULL;
 	size_t n = 0;
-	PvStatus st = pv_backup_catalog_list(dir, &list, &n, err);
+	PvStatus st = pv_backup_list(d->cfg, &list, &n, err);
 	long i = st == PV_OK ? pv_backup_catalog_find(list, n, label) : -1;
 	if (st == PV_OK && i < 0)
 		st = pv_error_set(err, PV_ERR_NOT_FOUND, "no backup %s in %s", label, dir);
@@ -571,6 +777,14 @@ PvStatus pv_backup_verify_start(BackupExt *x, PvDaemon *d, const char *label, in
 	job->dir = dir;
 	job->path = path;
 	job->e = list[i];
+	int host = pv_backup_host_node(d->cfg);
+	if (host >= 0) {
+		job->remote = true;
+		job->ssh = pv_backup_ssh_new(d->cfg);
+		job->ssh_timeout_ms = d->cfg->nodes[host].ssh.timeout_ms;
+		job->pg_bin =
+		    pv_xstrdup(d->cfg->nodes[host].pg_bin ? d->cfg->nodes[host].pg_bin : "");
+	}
 	job->start_ms = now;
 	free(list);
 	start_verify(x, d, now);
@@ -621,7 +835,7 @@ static void progress_result(BackupExt *x, PvDaemon *d, PGresult *res, int64_t no
 		/* a disk that cannot hold the rest: stop now, with a clear reason */
 		struct statvfs vfs;
 		int64_t left = job->total - job->done;
-		if (left > 0 && statvfs(job->dir, &vfs) == 0) {
+		if (left > 0 && !job->remote && statvfs(job->dir, &vfs) == 0) {
 			int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
 			if (avail < left) {
 				snprintf(job->abort_reason, sizeof job->abort_reason,
@@ -662,16 +876,18 @@ void pv_backup_job_step(BackupExt *x, PvDaemon *d, short pg_revents, int64_t now
 			pv_debug("backup progress query: %s", pv_pgconn_error(job->pg));
 		}
 	}
-	if (job->proc && job->abort_reason[0] && job->phase == JOB_COPY) {
+	if (cmd_running(job) && job->abort_reason[0] && job->phase == JOB_COPY) {
 		char reason[sizeof job->abort_reason];
 		snprintf(reason, sizeof reason, "%s", job->abort_reason);
 		pv_backup_copy_failed(x, d, "failed", "space", reason, now);
 	}
-	if (job->proc && pv_proc_step(job->proc, now)) {
+	if (cmd_running(job) && cmd_step(job, now)) {
 		if (job->phase == JOB_COPY)
 			copy_done(x, d, now);
-		else
+		else if (job->phase == JOB_VERIFY)
 			verify_done(x, d, now);
+		else
+			finish_done(x, d, now);
 	}
 	if (job->phase == JOB_COPY && job->pg && !pv_pgconn_busy(job->pg) &&
 	    now >= job->next_poll_ms)

@@ -60,10 +60,26 @@ bool pv_backup_label_parse(const char *text, PvBackupLabel *out)
 	return true;
 }
 
+/* {"WAL-Ranges": [...]} cut out of a manifest's text (its end, as tail -c gives it), or NULL. */
+static json_t *wal_ranges_only(const char *text)
+{
+	const char *k = text ? strstr(text, "\"WAL-Ranges\"") : NULL;
+	const char *close = k ? strchr(k, ']') : NULL;
+	if (!close)
+		return NULL;
+	char *obj = pv_xasprintf("{%.*s}", (int)(close + 1 - k), k);
+	json_error_t jerr;
+	json_t *m = json_loads(obj, 0, &jerr);
+	free(obj);
+	return m;
+}
+
 bool pv_backup_manifest_wal(const char *text, int *timeline, uint64_t *start, uint64_t *end)
 {
 	json_error_t jerr;
 	json_t *m = text ? json_loads(text, 0, &jerr) : NULL;
+	if (!m)
+		m = wal_ranges_only(text);
 	json_t *ranges = json_object_get(m, "WAL-Ranges");
 	bool ok = json_is_array(ranges) && json_array_size(ranges) > 0;
 	if (ok) {
@@ -286,4 +302,26 @@ out:
 	}
 	*argv = words;
 	return st;
+}
+
+/* ---------------------------------------------------------------- facts of a finished copy */
+
+void pv_backup_entry_facts(PvBackupEntry *e, const char *label_text, const char *manifest_text)
+{
+	PvBackupLabel bl;
+	if (label_text && pv_backup_label_parse(label_text, &bl)) {
+		e->start_lsn = bl.start_lsn;
+		e->checkpoint_lsn = bl.checkpoint_lsn;
+		e->timeline = bl.timeline;
+		snprintf(e->start_wal, sizeof e->start_wal, "%s", bl.start_wal);
+	}
+	int tl;
+	uint64_t s, end;
+	if (manifest_text && pv_backup_manifest_wal(manifest_text, &tl, &s, &end)) {
+		if (!e->start_lsn)
+			e->start_lsn = s;
+		e->stop_lsn = end;
+		if (!e->timeline)
+			e->timeline = tl;
+	}
 }

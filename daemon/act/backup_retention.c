@@ -2,7 +2,8 @@
  * backup_retention: after a good backup, the backups beyond backup.keep (never the newest
  * verified one) and failed or partial ones older than the newest good one are renamed to
  * LABEL.deleting (never listed again), their catalog record unlinked, each journaled
- * (backup-delete), and removed by a child rm, one at a time.  See backup_ext.h.
+ * (backup-delete), and removed by a child rm, one at a time; on backup.host the same over ssh,
+ * rm -rf running there in the background.  See backup_ext.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -57,8 +58,12 @@ void pv_backup_retention_run(BackupExt *x, PvDaemon *d, const char *dir, const c
 	PvBackupEntry *list = NULL;
 	size_t n = 0;
 	PvError err;
-	if (pv_backup_catalog_list(dir, &list, &n, &err) != PV_OK) {
+	PvSsh *ssh = pv_backup_ssh_new(d->cfg); /* NULL: the backups are here */
+	int ssh_ms = pv_backup_ssh_timeout_ms(d->cfg);
+	if ((ssh ? pv_backup_remote_list(ssh, dir, ssh_ms + 10000, &list, &n, &err)
+	         : pv_backup_catalog_list(dir, &list, &n, &err)) != PV_OK) {
 		pv_error("retention: %s", err.msg);
+		pv_ssh_free(ssh);
 		return;
 	}
 	bool *del = pv_xcalloc(n ? n : 1, sizeof *del);
@@ -70,12 +75,19 @@ void pv_backup_retention_run(BackupExt *x, PvDaemon *d, const char *dir, const c
 		char *path = pv_backup_entry_path(dir, e);
 		char *json = pv_xasprintf("%s/%s.json", dir, e->label);
 		PvStatus st = PV_OK;
-		if (path)
-			st = pv_backup_remove_later(x, dir, e->label, path, now, &err);
-		if (st == PV_OK && unlink(json) != 0 && errno != ENOENT)
-			st = pv_error_set(&err, PV_ERR_IO, "%s: %s", json, strerror(errno));
-		if (st == PV_OK && pv_file_sync_dir(json, &err) != PV_OK)
-			pv_warn("%s", err.msg);
+		if (ssh) {
+			/* renamed to LABEL.deleting, the record unlinked, rm -rf in the background
+			 */
+			st = pv_backup_remote_remove(ssh, dir, e->label, path ? e->dir : NULL, true,
+			                             ssh_ms, &err);
+		} else {
+			if (path)
+				st = pv_backup_remove_later(x, dir, e->label, path, now, &err);
+			if (st == PV_OK && unlink(json) != 0 && errno != ENOENT)
+				st = pv_error_set(&err, PV_ERR_IO, "%s: %s", json, strerror(errno));
+			if (st == PV_OK && pv_file_sync_dir(json, &err) != PV_OK)
+				pv_warn("%s", err.msg);
+		}
 		PvBuf b = {0};
 		PvJson j;
 		pv_json_init(&j, &b);
@@ -105,6 +117,7 @@ void pv_backup_retention_run(BackupExt *x, PvDaemon *d, const char *dir, const c
 	}
 	free(del);
 	free(list);
+	pv_ssh_free(ssh);
 }
 
 /* Reaps a finished rm and starts the next one. */

@@ -72,13 +72,13 @@ static void record_cmd(Rj *x, const char *result, int64_t ms)
 bool pv_rj_run(Rj *x, int64_t now, const char *label, const char *const *argv,
                const char *const *env, int timeout_ms)
 {
-	pv_rejoin_cmd_free(x->cmd);
+	pv_hostcmd_free(x->cmd);
 	x->cmd = NULL;
 	char *line = label ? NULL : pv_ssh_command(argv);
 	snprintf(x->cmd_label, sizeof x->cmd_label, "%s", label ? label : line);
 	free(line);
 	PvError err;
-	if (pv_rejoin_cmd_start(&x->host, argv, env, timeout_ms, now, &x->cmd, &err) != PV_OK) {
+	if (pv_hostcmd_start(&x->host, argv, env, timeout_ms, now, &x->cmd, &err) != PV_OK) {
 		char r[192];
 		snprintf(r, sizeof r, "not started: %.170s", err.msg);
 		record_cmd(x, r, 0);
@@ -119,9 +119,9 @@ void pv_rj_prog(const Rj *x, const char *name, char *out, size_t size)
 		snprintf(out, size, "%s", name);
 }
 
-void pv_rj_cmd_tail(RjCmd *c, char *out, size_t size)
+void pv_rj_cmd_tail(PvHostCmd *c, char *out, size_t size)
 {
-	pv_rejoin_tail(c ? pv_rejoin_cmd_output(c) : "", 3, out, size);
+	pv_rejoin_tail(c ? pv_hostcmd_output(c) : "", 3, out, size);
 }
 
 /* ---------------------------------------------------------------- journal */
@@ -147,7 +147,7 @@ static void step_entry(Rj *x, const char *name, const char *outcome, int64_t ms,
 
 static void step_clear(Rj *x)
 {
-	pv_rejoin_cmd_free(x->cmd);
+	pv_hostcmd_free(x->cmd);
 	x->cmd = NULL;
 	x->cmd_running = false;
 	sql_reset(x);
@@ -466,7 +466,7 @@ static void ext_destroy(void *self)
 	Rj *x = self;
 	if (x->active) {
 		int64_t now = pv_clock_mono_ms();
-		pv_rejoin_cmd_free(x->cmd); /* a local command is killed; a remote one runs out */
+		pv_hostcmd_free(x->cmd); /* a local command is killed; a remote one runs out */
 		x->cmd = NULL;
 		x->cmd_running = false;
 		pv_rj_fail(x, "the daemon stopped");
@@ -484,7 +484,7 @@ static int ext_pollfds(void *self, struct pollfd *fds, int max)
 	int n = 0;
 	x->fd_pg = -1;
 	if (x->cmd && x->cmd_running)
-		n += pv_rejoin_cmd_pollfds(x->cmd, fds, max);
+		n += pv_hostcmd_pollfds(x->cmd, fds, max);
 	short events = 0;
 	int fd = x->pg && x->pg_busy && n < max ? pv_pgconn_pollfd(x->pg, &events) : -1;
 	if (fd >= 0) {
@@ -501,7 +501,7 @@ static int ext_timeout(void *self, int64_t now)
 	if (!x->active)
 		return -1;
 	if (x->cmd && x->cmd_running)
-		t = pv_rejoin_cmd_timeout(x->cmd, now);
+		t = pv_hostcmd_timeout(x->cmd, now);
 	if (x->pg && x->pg_busy) {
 		int64_t dl = pv_pgconn_deadline(x->pg) - now;
 		if (dl < 0)
@@ -523,11 +523,11 @@ static void ext_step(void *self, PvDaemon *d, const struct pollfd *fds, int nfds
 	(void)d;
 	if (!x->active)
 		return;
-	if (x->cmd && x->cmd_running && pv_rejoin_cmd_step(x->cmd, now)) {
+	if (x->cmd && x->cmd_running && pv_hostcmd_step(x->cmd, now)) {
 		char how[192];
 		x->cmd_running = false;
-		pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
-		record_cmd(x, how, pv_rejoin_cmd_duration_ms(x->cmd));
+		pv_hostcmd_describe(x->cmd, how, sizeof how);
+		record_cmd(x, how, pv_hostcmd_duration_ms(x->cmd));
 		now = pv_clock_mono_ms(); /* an ssh poll may have taken a while */
 	}
 	if (x->pg && x->pg_busy) {

@@ -1,15 +1,8 @@
 /*
  * rejoin_int: what the parts of the rejoin share (not for other modules): rejoin.c (the
  * extension: journal, the driver of the steps), rejoin_ctl.c (the control verb),
- * rejoin_steps.c (what each step does), rejoin_cmd.c (one command on a node's host as the owner
- * of its data directory, without blocking the loop).
- *
- * A local command is an io/proc child (uid/gid dropped to the data directory's owner, HOME
- * set to the owner's home, so ~/.pgpass works).  An ssh command is started detached on the
- * host, under timeout(1) there, its output and exit status going to files of a mktemp(1) name
- * that later short ssh calls poll (every 500 ms) and collect; each ssh call blocks the loop at
- * most the node's ssh.timeout_ms.  A transport failure while polling is retried until the
- * command's deadline.
+ * rejoin_steps.c (what each step does); each command on the node's host goes through
+ * act/hostcmd.h.
  */
 #ifndef PV_ACT_REJOIN_INT_H
 #define PV_ACT_REJOIN_INT_H
@@ -21,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "act/hostcmd.h"
 #include "act/rejoin.h"
 #include "common/buf.h"
 #include "common/error.h"
@@ -29,48 +23,6 @@
 #include "io/ssh.h"
 #include "journal/journal.h"
 #include "pgvigild/daemon.h"
-
-typedef struct {
-	bool remote; /* over ssh (ssh below), else local */
-	PvSsh *ssh;  /* remote: the node's session, kept for every command of a rejoin */
-	int ssh_timeout_ms;
-	uid_t uid; /* local: the data directory's owner */
-	gid_t gid;
-	bool drop;      /* local: switch to uid/gid (the daemon runs as root) */
-	char home[256]; /* local: the owner's home directory */
-} RjHost;
-
-typedef struct RjCmd RjCmd;
-
-/*
- * Starts argv (argv[0] the program, searched in PATH) on the host; env ("NAME=value",
- * NULL-terminated, may be NULL) is for a local command only.  Over ssh the start itself is
- * one ssh call.
- */
-PvStatus pv_rejoin_cmd_start(const RjHost *h, const char *const *argv, const char *const *env,
-                             int timeout_ms, int64_t now_ms, RjCmd **out,
-                             PvError *err) PV_MUSTCHECK;
-void pv_rejoin_cmd_free(RjCmd *c);
-int pv_rejoin_cmd_pollfds(const RjCmd *c, struct pollfd *fds, int max);
-/* ms until it needs attention, -1 none. */
-int pv_rejoin_cmd_timeout(const RjCmd *c, int64_t now_ms);
-/* Advances; true once the command is over (exit status and output below). */
-bool pv_rejoin_cmd_step(RjCmd *c, int64_t now_ms);
-
-/* After it is over: */
-bool pv_rejoin_cmd_ok(const RjCmd *c);  /* exit 0 */
-int pv_rejoin_cmd_exit(const RjCmd *c); /* 0-255; -1: signal, deadline or transport */
-const char *pv_rejoin_cmd_stdout(const RjCmd *c);
-const char *pv_rejoin_cmd_stderr(const RjCmd *c);
-/* stdout then stderr */
-const char *pv_rejoin_cmd_output(RjCmd *c);
-int64_t pv_rejoin_cmd_duration_ms(const RjCmd *c);
-/* "exit 0", "exit 1", "timed out after 60000 ms", "ssh: HOST:PORT: ..." */
-void pv_rejoin_cmd_describe(const RjCmd *c, char *out, size_t size);
-
-/* Marks every descriptor of this process above 2 close-on-exec (a server started by a
- * command must not inherit the daemon's files and sockets). */
-void pv_rejoin_cloexec_all(void);
 
 /* ---- the rejoin in progress (rejoin.c, rejoin_steps.c) ---- */
 
@@ -94,7 +46,7 @@ typedef struct {
 	char primary_host[256];
 	int primary_port;
 	int backup_timeout_ms;
-	RjHost host;
+	PvHost host;
 	char where[192];
 	char standby[PV_NAME_MAX]; /* a standby streaming from the primary, "" none */
 	char *standby_ci;
@@ -108,7 +60,7 @@ typedef struct {
 	PvRejoinStep step, next;
 	int sub;
 	int64_t start_ms, step_start_ms, wake_ms, deadline_ms;
-	RjCmd *cmd;
+	PvHostCmd *cmd;
 	bool cmd_running;
 	char cmd_label[256];
 	PvPgConn *pg;
@@ -175,7 +127,7 @@ void pv_rj_sql(Rj *x, const char *conninfo, const char *sql, int timeout_ms, int
 /* "PG_BIN/name" or "name" */
 void pv_rj_prog(const Rj *x, const char *name, char *out, size_t size);
 /* The last lines of a finished command's output, on one line. */
-void pv_rj_cmd_tail(RjCmd *c, char *out, size_t size);
+void pv_rj_cmd_tail(PvHostCmd *c, char *out, size_t size);
 
 /* rejoin_standby.c: configure, start, verify */
 RjResult pv_rj_do_configure(Rj *x, int64_t now);

@@ -86,13 +86,13 @@ RjResult pv_rj_do_configure(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		case 3: {
-			if (!pv_rejoin_cmd_ok(x->cmd)) {
+			if (!pv_hostcmd_ok(x->cmd)) {
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				return pv_rj_fail(
 				    x, "restoring the node's configuration files from %s: %s",
 				    x->saved, t);
 			}
-			const char *text = pv_rejoin_cmd_stdout(x->cmd);
+			const char *text = pv_hostcmd_stdout(x->cmd);
 			pv_rejoin_conf_get(text, "primary_slot_name", x->slot, sizeof x->slot);
 			PvBuf b = {0};
 			pv_rejoin_autoconf_rewrite(text, NULL, x->pconninfo, x->slot, &b);
@@ -146,7 +146,7 @@ RjResult pv_rj_do_configure(Rj *x, int64_t now)
 			continue;
 		}
 		case 6:
-			if (!pv_rejoin_cmd_ok(x->cmd)) {
+			if (!pv_hostcmd_ok(x->cmd)) {
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				return pv_rj_fail(x, "writing postgresql.auto.conf: %s", t);
 			}
@@ -166,7 +166,7 @@ RjResult pv_rj_do_configure(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		default:
-			if (!pv_rejoin_cmd_ok(x->cmd))
+			if (!pv_hostcmd_ok(x->cmd))
 				pv_rj_note(x, "could not remove %s", x->saved);
 			x->saved[0] = '\0';
 			return RJ_DONE;
@@ -194,13 +194,13 @@ RjResult pv_rj_do_start(Rj *x, int64_t now)
 		break;
 	}
 	case 1: {
-		if (pv_rejoin_cmd_ok(x->cmd)) {
+		if (pv_hostcmd_ok(x->cmd)) {
 			pv_rj_note(x, "started as a standby");
 			r = RJ_DONE;
 			break;
 		}
 		pv_rj_cmd_tail(x->cmd, t, sizeof t);
-		pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
+		pv_hostcmd_describe(x->cmd, how, sizeof how);
 		pv_rj_fail(x, "pg_ctl start: %s: %s", how, t);
 		char keep[sizeof x->error];
 		snprintf(keep, sizeof keep, "%s", x->error);

@@ -152,7 +152,7 @@ static RjResult do_stop(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		case 1: {
-			int e = pv_rejoin_cmd_exit(x->cmd);
+			int e = pv_hostcmd_exit(x->cmd);
 			pv_rj_cmd_tail(x->cmd, t, sizeof t);
 			if (e == 3) {
 				pv_rj_note(x, "not running");
@@ -169,7 +169,7 @@ static RjResult do_stop(Rj *x, int64_t now)
 				continue;
 			}
 			if (e != 0) {
-				pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
+				pv_hostcmd_describe(x->cmd, how, sizeof how);
 				return pv_rj_fail(x, "pg_ctl status: %s: %s", how, t);
 			}
 			if (!x->host.remote && stale_pidfile(x)) {
@@ -187,13 +187,13 @@ static RjResult do_stop(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		case 2: {
-			if (pv_rejoin_cmd_ok(x->cmd)) {
+			if (pv_hostcmd_ok(x->cmd)) {
 				pv_rj_note(x, "stopped (fast)");
 				x->sub = 4;
 				continue;
 			}
 			pv_rj_cmd_tail(x->cmd, t, sizeof t);
-			if (not_running(pv_rejoin_cmd_output(x->cmd))) {
+			if (not_running(pv_hostcmd_output(x->cmd))) {
 				pv_rj_note(x, "not running (%s)", t);
 				x->sub = 4;
 				continue;
@@ -208,8 +208,8 @@ static RjResult do_stop(Rj *x, int64_t now)
 		}
 		case 3: {
 			pv_rj_cmd_tail(x->cmd, t, sizeof t);
-			if (pv_rejoin_cmd_ok(x->cmd) || not_running(pv_rejoin_cmd_output(x->cmd))) {
-				if (pv_rejoin_cmd_ok(x->cmd))
+			if (pv_hostcmd_ok(x->cmd) || not_running(pv_hostcmd_output(x->cmd))) {
+				if (pv_hostcmd_ok(x->cmd))
 					pv_rj_note(x, "stopped (immediate)");
 				else
 					pv_rj_note(x, "not running (%s)", t);
@@ -237,8 +237,8 @@ static RjResult do_stop(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		case 5: {
-			if (pv_rejoin_cmd_ok(x->cmd)) {
-				pv_rejoin_controldata_parse(pv_rejoin_cmd_stdout(x->cmd), &x->cd);
+			if (pv_hostcmd_ok(x->cmd)) {
+				pv_rejoin_controldata_parse(pv_hostcmd_stdout(x->cmd), &x->cd);
 				x->have_cd = true;
 				pv_rj_fact_str(x, "cluster_state", x->cd.state);
 				pv_rj_fact_int(x, "timeline", x->cd.timeline);
@@ -273,10 +273,10 @@ static RjResult do_stop(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		default: {
-			const char *o = pv_rejoin_cmd_stdout(x->cmd);
+			const char *o = pv_hostcmd_stdout(x->cmd);
 			char v[16];
-			if (!pv_rejoin_cmd_ok(x->cmd) ||
-			    !kv(o, "saved", x->saved, sizeof x->saved) || x->saved[0] != '/') {
+			if (!pv_hostcmd_ok(x->cmd) || !kv(o, "saved", x->saved, sizeof x->saved) ||
+			    x->saved[0] != '/') {
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				x->saved[0] = '\0';
 				return pv_rj_fail(
@@ -343,8 +343,8 @@ static RjResult do_rewind(Rj *x, int64_t now)
 		x->sub = 1;
 		return RJ_WAIT;
 	}
-	const char *out = pv_rejoin_cmd_output(x->cmd);
-	if (pv_rejoin_cmd_ok(x->cmd)) {
+	const char *out = pv_hostcmd_output(x->cmd);
+	if (pv_hostcmd_ok(x->cmd)) {
 		snprintf(x->method, sizeof x->method, "rewind");
 		if (strstr(out, "complete crash recovery"))
 			pv_rj_note(x, "crash recovery ran first");
@@ -356,7 +356,7 @@ static RjResult do_rewind(Rj *x, int64_t now)
 		return RJ_DONE;
 	}
 	pv_rj_cmd_tail(x->cmd, t, sizeof t);
-	pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
+	pv_hostcmd_describe(x->cmd, how, sizeof how);
 	if (!pv_rejoin_rewind_fallback(out))
 		return pv_rj_fail(x,
 		                  "pg_rewind: %s: %s (the primary cannot be reached or refuses: a "
@@ -403,7 +403,7 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		case 1:
-			if (!pv_rejoin_cmd_ok(x->cmd)) {
+			if (!pv_hostcmd_ok(x->cmd)) {
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
 				return pv_rj_fail(x, "could not move %s aside: %s", x->pgdata, t);
 			}
@@ -429,9 +429,9 @@ static RjResult do_basebackup(Rj *x, int64_t now)
 			return RJ_WAIT;
 		}
 		default:
-			if (!pv_rejoin_cmd_ok(x->cmd)) {
+			if (!pv_hostcmd_ok(x->cmd)) {
 				pv_rj_cmd_tail(x->cmd, t, sizeof t);
-				pv_rejoin_cmd_describe(x->cmd, how, sizeof how);
+				pv_hostcmd_describe(x->cmd, how, sizeof how);
 				if (x->moved)
 					return pv_rj_fail(
 					    x,

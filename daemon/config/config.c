@@ -481,6 +481,43 @@ static void load_children(PvLoad *l, const config_setting_t *grp, const char *tp
 	}
 }
 
+/* ---- settings that depend on each other ---- */
+
+/* backup.host names a node with an ssh group; backup.directory is then an absolute path there. */
+static void check_backup_host(PvLoad *l, const config_t *lc, PvConfig *cfg)
+{
+	if (!cfg->backup_host || !*cfg->backup_host)
+		return;
+	const config_setting_t *at = config_lookup(lc, "backup.host");
+	int node = pv_config_node_index(cfg, cfg->backup_host);
+	if (node < 0) {
+		add_error(l, at, "backup.host", "no node \"%s\" in cluster.nodes",
+		          cfg->backup_host);
+		return;
+	}
+	if (!cfg->nodes[node].ssh.enabled) {
+		add_error(
+		    l, at, "backup.host",
+		    "node %s has no ssh group: pgvigil cannot reach its host (give it one, or "
+		    "leave backup.host empty for backups on this host)",
+		    cfg->backup_host);
+		return;
+	}
+	if (cfg->backup_method == PV_BACKUP_COMMAND)
+		add_error(l, at, "backup.host",
+		          "backup.method \"command\" runs on this host: it cannot be combined with "
+		          "backup.host");
+	const config_setting_t *dir = config_lookup(lc, "backup.directory");
+	if (!cfg->backup_directory || !*cfg->backup_directory)
+		add_error(l, at, "backup.directory",
+		          "required with backup.host: the directory on %s's host",
+		          cfg->backup_host);
+	else if (cfg->backup_directory[0] != '/')
+		add_error(l, dir, "backup.directory",
+		          "must be an absolute path with backup.host (it is on %s's host)",
+		          cfg->backup_host);
+}
+
 /* ---- files ---- */
 
 static char *read_text(const char *path, int *err)
@@ -583,6 +620,8 @@ PvStatus pv_config_load(const char *path, PvConfig **out, PvBuf *errors)
 	cfg = pv_xcalloc(1, sizeof *cfg);
 	cfg->path = pv_xstrdup(path);
 	load_children(&l, config_root_setting(&lc), "", "", (char *)cfg);
+	if (!l.nerrs)
+		check_backup_host(&l, &lc, cfg);
 	if (l.nerrs) {
 		flush_errors(&l, errors);
 		goto out;

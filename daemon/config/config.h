@@ -119,7 +119,8 @@ typedef struct {
 	/* backup (act/backup.h): base backups, restore points, restore drills */
 	int backup_method;           /* PvBackupMethod */
 	char *backup_command;        /* method command: argv template with %d %l %c %h %p %n */
-	char *backup_directory;      /* "": "backups" beside journal.path */
+	char *backup_directory;      /* "": "backups" beside journal.path; a path on backup_host's host */
+	char *backup_host;           /* "": local; else a node's name: its host over its ssh group */
 	int backup_keep;
 	int backup_interval_s;       /* 0: no schedule */
 	int backup_on_promotion;     /* bool */

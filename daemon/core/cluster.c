@@ -365,9 +365,14 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
 	PvRankRules rules = {.standby_stale_ms = p->standby_stale_ms, .max_lag_bytes = p->max_lag_bytes};
 	if (pn->consecutive_failures < p->confirm_failures) {
 		bool armed = p->hang_after_ms > 0 && pn->consecutive_failures > 0 && pn->alive_ms > 0;
-		if (!armed || !pn->host_acks || p->now_ms - pn->alive_ms < p->hang_after_ms) {
+		int64_t due = pn->alive_ms + p->hang_after_ms;
+		if (pn->acked_since_ms > 0 && pn->acked_since_ms + PV_CORE_HANG_ACKED_MS > due)
+			due = pn->acked_since_ms + PV_CORE_HANG_ACKED_MS;
+		if (!armed || pn->acked_since_ms <= 0 || p->now_ms < due) {
+			/* not yet: look again when it could be (sooner while the host is not acking:
+			 * the samples of its acknowledgements come without a probe event) */
 			if (armed)
-				out->recheck_at_ms = pn->alive_ms + p->hang_after_ms;
+				out->recheck_at_ms = pn->acked_since_ms > 0 || due > p->now_ms ? due : p->now_ms + 100;
 			set_reason(out, PV_VERDICT_SUSPECT, "primary %s failed a probe: %s", pn->name,
 			           pn->obs.reason);
 			return;

@@ -74,8 +74,9 @@ typedef struct {
 	int consecutive_failures;   /* DOWN probes in a row */
 	int64_t down_since_ms;      /* when the first of them completed */
 	int64_t alive_ms;           /* when the server last answered anything (0: never) */
-	bool host_acks;             /* the pending probe reached the node's host: its kernel
-	                             * acknowledged every byte (pv_pgconn_host_acked) */
+	int64_t acked_since_ms;     /* since when every sample of the pending probes found its
+	                             * bytes acknowledged by the node's host (its kernel is up and
+	                             * reachable: pv_pgconn_host_acked); 0: not so now */
 	bool failed;                /* a former primary we failed over from: never a candidate */
 
 	/* the write path (heartbeat), kept for the primary */
@@ -113,6 +114,11 @@ typedef struct {
 /* How much later than pgvigil's last answer a standby may still have heard a hung primary
  * (the heartbeat's WAL reaches it about when the commit is acknowledged). */
 #define PV_CORE_HANG_SLACK_MS 500
+/* How long the host must have acknowledged our pending requests without an answer: a live
+ * server answers an acknowledged request in milliseconds (its statement_timeout, 0.9 of
+ * probe.timeout_ms, bounds a blocked one), while a link that just came back acknowledges at
+ * once and answers a moment later. */
+#define PV_CORE_HANG_ACKED_MS 1000
 
 typedef struct {
 	int confirm_failures;

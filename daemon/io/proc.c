@@ -60,9 +60,13 @@ PvStatus pv_proc_start(const PvProcSpec *spec, int64_t now_ms, PvProc **out, PvE
 		int code = 0;
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
-		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (devnull >= 0)
-			dup2(devnull, 0);
+		if (spec->stdin_fd > 0) {
+			dup2(spec->stdin_fd, 0);
+		} else {
+			int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (devnull >= 0)
+				dup2(devnull, 0);
+		}
 		signal(SIGPIPE, SIG_DFL);
 		sigset_t none;
 		sigemptyset(&none);
@@ -239,12 +243,8 @@ void pv_proc_describe(const PvProc *p, char *out, size_t size)
 		         p->timed_out ? " after its deadline" : "");
 }
 
-PvStatus pv_proc_run(const PvProcSpec *spec, PvProc **out, PvError *err)
+void pv_proc_wait(PvProc *p)
 {
-	PvProc *p = NULL;
-	PvStatus st = pv_proc_start(spec, pv_clock_mono_ms(), &p, err);
-	if (st != PV_OK)
-		return st;
 	while (!pv_proc_step(p, pv_clock_mono_ms())) {
 		struct pollfd fds[2];
 		int n = pv_proc_pollfds(p, fds, 2);
@@ -252,6 +252,15 @@ PvStatus pv_proc_run(const PvProcSpec *spec, PvProc **out, PvError *err)
 		if (poll(fds, (nfds_t)n, t < 0 ? 1000 : t) < 0 && errno != EINTR)
 			break;
 	}
+}
+
+PvStatus pv_proc_run(const PvProcSpec *spec, PvProc **out, PvError *err)
+{
+	PvProc *p = NULL;
+	PvStatus st = pv_proc_start(spec, pv_clock_mono_ms(), &p, err);
+	if (st != PV_OK)
+		return st;
+	pv_proc_wait(p);
 	*out = p;
 	return PV_OK;
 }

@@ -30,6 +30,7 @@ typedef struct {
 	gid_t gid;
 	bool drop_privileges;
 	int timeout_ms;          /* <= 0: none */
+	int stdin_fd;            /* > 0: the child's stdin (the caller closes its copy); 0: /dev/null */
 } PvProcSpec;
 
 typedef struct PvProc PvProc;
@@ -57,6 +58,8 @@ int64_t pv_proc_duration_ms(const PvProc *p);
 /* "exit 0", "exit 3", "killed by SIGKILL after the 5000 ms deadline" */
 void pv_proc_describe(const PvProc *p, char *out, size_t size);
 
+/* Blocking: steps a started child until it has exited (or its deadline killed it). */
+void pv_proc_wait(PvProc *p);
 /* Blocking: start, wait for exit (or deadline), return the finished PvProc in *out. */
 PvStatus pv_proc_run(const PvProcSpec *spec, PvProc **out, PvError *err) PV_MUSTCHECK;
 

@@ -632,9 +632,24 @@ static void take(PvBuf *b, size_t *dropped, const char *chunk, size_t n)
 	*dropped += n - keep;
 }
 
-/* Reads stdout and stderr until EOF.  rc of the last read on error. */
+/* Writes all of chunk to fd (blocking). */
+static bool write_all(int fd, const char *chunk, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, chunk, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		chunk += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Reads stdout (into sink_fd when >= 0) and stderr until EOF. */
 static PvStatus drain(PvSsh *s, LIBSSH2_CHANNEL *ch, PvSshResult *res, const char *what,
-                      int64_t start, int64_t deadline, PvError *err)
+                      int sink_fd, int64_t start, int64_t deadline, PvError *err)
 {
 	char chunk[16384];
 	PvStatus st = PV_OK;
@@ -644,7 +659,13 @@ static PvStatus drain(PvSsh *s, LIBSSH2_CHANNEL *ch, PvSshResult *res, const cha
 			ssize_t n;
 			while ((n = libssh2_channel_read_ex(ch, stream, chunk, sizeof chunk)) > 0) {
 				progress = true;
-				if (stream == 0)
+				if (stream == 0 && sink_fd >= 0) {
+					if (!write_all(sink_fd, chunk, (size_t)n))
+						return pv_error_set(
+						    err, PV_ERR_IO,
+						    "%s: %s: writing its output here: %s", s->name,
+						    what, strerror(errno));
+				} else if (stream == 0)
 					take(&res->out, &res->dropped_out, chunk, (size_t)n);
 				else
 					take(&res->err, &res->dropped_err, chunk, (size_t)n);
@@ -667,7 +688,8 @@ static PvStatus drain(PvSsh *s, LIBSSH2_CHANNEL *ch, PvSshResult *res, const cha
 }
 
 static PvStatus run_channel(PvSsh *s, LIBSSH2_CHANNEL *ch, const char *cmd, const char *what,
-                            PvSshResult *res, int64_t start, int64_t deadline, PvError *err)
+                            int sink_fd, PvSshResult *res, int64_t start, int64_t deadline,
+                            PvError *err)
 {
 	PvStatus st;
 	int rc;
@@ -677,7 +699,7 @@ static PvStatus run_channel(PvSsh *s, LIBSSH2_CHANNEL *ch, const char *cmd, cons
 		                  s->name, what, last_error(s));
 		goto out;
 	}
-	st = drain(s, ch, res, what, start, deadline, err);
+	st = drain(s, ch, res, what, sink_fd, start, deadline, err);
 	if (st != PV_OK)
 		goto out;
 	PV_SSH_RETRY(rc, libssh2_channel_close(ch), what);
@@ -706,8 +728,8 @@ out:
 	return st;
 }
 
-PvStatus pv_ssh_run(PvSsh *s, const char *const *argv, int timeout_ms, PvSshResult *res,
-                    PvError *err)
+static PvStatus run_argv(PvSsh *s, const char *const *argv, int timeout_ms, int sink_fd,
+                         PvSshResult *res, PvError *err)
 {
 	*res = (PvSshResult){.exit_status = -1};
 	int64_t start = pv_clock_mono_ms();
@@ -742,7 +764,7 @@ PvStatus pv_ssh_run(PvSsh *s, const char *const *argv, int timeout_ms, PvSshResu
 			goto out;
 		pv_error_clear(err);
 	}
-	st = run_channel(s, ch, cmd, what, res, start, deadline, err);
+	st = run_channel(s, ch, cmd, what, sink_fd, res, start, deadline, err);
 	if (st == PV_OK) {
 		int rc;
 		PV_SSH_RETRY(rc, libssh2_channel_free(ch), what);
@@ -758,6 +780,18 @@ out:
 	free(cmd);
 	res->duration_ms = pv_clock_mono_ms() - start;
 	return st;
+}
+
+PvStatus pv_ssh_run(PvSsh *s, const char *const *argv, int timeout_ms, PvSshResult *res,
+                    PvError *err)
+{
+	return run_argv(s, argv, timeout_ms, -1, res, err);
+}
+
+PvStatus pv_ssh_run_to_fd(PvSsh *s, const char *const *argv, int timeout_ms, int out_fd,
+                          PvSshResult *res, PvError *err)
+{
+	return run_argv(s, argv, timeout_ms, out_fd, res, err);
 }
 
 void pv_ssh_free(PvSsh *s)

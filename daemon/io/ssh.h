@@ -104,6 +104,13 @@ const char *pv_ssh_hostkey(const PvSsh *s);
  */
 PvStatus pv_ssh_run(PvSsh *s, const char *const *argv, int timeout_ms, PvSshResult *res,
                     PvError *err) PV_MUSTCHECK;
+/*
+ * pv_ssh_run, with the command's stdout written to out_fd as it arrives (blocking writes; no
+ * cap), for a stream such as tar's.  A failed write ends the run with PV_ERR_IO (the caller
+ * ignores SIGPIPE when out_fd is a pipe).  res->out stays empty.
+ */
+PvStatus pv_ssh_run_to_fd(PvSsh *s, const char *const *argv, int timeout_ms, int out_fd,
+                          PvSshResult *res, PvError *err) PV_MUSTCHECK;
 /* Connects now (connect, host key, auth) if not connected, under timeout_ms. */
 PvStatus pv_ssh_connect(PvSsh *s, int timeout_ms, PvError *err) PV_MUSTCHECK;
 

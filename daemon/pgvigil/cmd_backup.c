@@ -5,7 +5,8 @@
  * Taking and verifying a backup is the daemon's job (it journals them): those verbs ask it over
  * the control socket, and --wait follows the job through backup-status until it ends (a
  * progress bar on a terminal, a plain line per change otherwise).  `backup list` reads the
- * catalog in backup.directory directly, so it works with the daemon stopped.
+ * catalog in backup.directory directly (over ssh on backup.host), so it works with the daemon
+ * stopped.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -138,12 +139,11 @@ static void progress_text(json_t *run, bool bar, char *out, size_t size)
 /* The catalog entry of label, read from disk (false when it is not there). */
 static bool catalog_entry(PvCli *cli, const char *label, PvBackupEntry *out)
 {
-	char *dir = pv_backup_directory(cli->cfg);
 	PvBackupEntry *list = NULL;
 	size_t n = 0;
 	PvError err;
 	bool found = false;
-	if (pv_backup_catalog_list(dir, &list, &n, &err) == PV_OK) {
+	if (pv_backup_list(cli->cfg, &list, &n, &err) == PV_OK) {
 		long i = pv_backup_catalog_find(list, n, label);
 		if (i >= 0) {
 			*out = list[i];
@@ -151,7 +151,6 @@ static bool catalog_entry(PvCli *cli, const char *label, PvBackupEntry *out)
 		}
 	}
 	free(list);
-	free(dir);
 	return found;
 }
 
@@ -307,11 +306,11 @@ static int cmd_status(PvCli *cli, bool as_json)
 
 static int cmd_list(PvCli *cli, bool as_json)
 {
-	char *dir = pv_backup_directory(cli->cfg);
+	char *dir = pv_backup_location(cli->cfg);
 	PvBackupEntry *list = NULL;
 	size_t n = 0;
 	PvError err;
-	if (pv_backup_catalog_list(dir, &list, &n, &err) != PV_OK) {
+	if (pv_backup_list(cli->cfg, &list, &n, &err) != PV_OK) {
 		int rc = pv_cli_fail(1, "backup list: %s", err.msg);
 		free(dir);
 		return rc;

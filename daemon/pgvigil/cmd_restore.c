@@ -4,7 +4,8 @@
  * [--timeout S]`: a restore drill.
  *
  * Builds a recovered copy from a verified base backup and the WAL archive: the backup is copied
- * into DIR (owned by the postgres user, mode 0700), recovery settings are appended to its
+ * into DIR (owned by the postgres user, mode 0700; from backup.host as a tar stream over ssh,
+ * so DIR is always on this host), recovery settings are appended to its
  * postgresql.auto.conf (restore_command, the target, archive_mode = off so a drill never writes
  * into the production archive, its own port and socket directory DIR, no TCP), and
  * recovery.signal is created.  With --start it is started with pg_ctl as that user and
@@ -18,8 +19,10 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@
 #include "common/fileio.h"
 #include "core/cluster.h"
 #include "io/proc.h"
+#include "io/ssh.h"
 #include "journal/journal_read.h"
 #include "pgvigil/cli.h"
 #include "pgvigil/restore.h"
@@ -291,6 +295,49 @@ static PvStatus write_file(const char *path, const char *text, PvError *err)
 	return pv_file_write_atomic(path, text, strlen(text), 0600, err);
 }
 
+/*
+ * The backup at src on backup.host into to, here: tar -c there, streamed over ssh into tar -x
+ * here (as root, like cp -a: the copy is given to its owner afterwards).
+ */
+static PvStatus copy_remote(PvSsh *ssh, const char *src, const char *to, int timeout_ms,
+                            PvError *err)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return pv_error_set(err, PV_ERR_IO, "pipe: %s", strerror(errno));
+	const char *x[] = {"tar", "-x", "-f", "-", "-C", to, NULL};
+	PvProcSpec spec = {.argv = x, .cwd = "/", .stdin_fd = fds[0], .timeout_ms = timeout_ms};
+	PvProc *p = NULL;
+	PvStatus st = pv_proc_start(&spec, pv_clock_mono_ms(), &p, err);
+	close(fds[0]);
+	if (st != PV_OK) {
+		close(fds[1]);
+		return st;
+	}
+	const char *c[] = {"tar", "-c", "-f", "-", "-C", src, ".", NULL};
+	PvSshResult r;
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+	st = pv_ssh_run_to_fd(ssh, c, timeout_ms, fds[1], &r, err);
+	close(fds[1]);
+	signal(SIGPIPE, old);
+	if (st == PV_OK && !pv_ssh_result_ok(&r)) {
+		char how[64];
+		pv_ssh_result_describe(&r, how, sizeof how);
+		const char *e = r.err.data ? r.err.data : "";
+		st = pv_error_set(err, PV_ERR_IO, "tar on %s: %s%s%.*s", pv_ssh_name(ssh), how,
+		                  *e ? ": " : "", (int)strcspn(e, "\n"), e);
+	}
+	pv_ssh_result_free(&r);
+	pv_proc_wait(p);
+	if (st == PV_OK && pv_proc_exit_status(p) != 0) {
+		char line[512];
+		pv_restore_first_line(p, line, sizeof line);
+		st = pv_error_set(err, PV_ERR_IO, "tar here: %s", line);
+	}
+	pv_proc_free(p);
+	return st;
+}
+
 /* ---------------------------------------------------------------- the verb */
 
 int pv_cmd_restore(PvCli *cli, int argc, char **argv)
@@ -306,7 +353,8 @@ int pv_cmd_restore(PvCli *cli, int argc, char **argv)
 	/* which backup, which target: everything is checked before anything is written */
 	if (a.incident && (rc = find_restore_point(cli, a.incident, &rp)) != 0)
 		return rc;
-	char *dir = pv_backup_directory(cli->cfg);
+	char *dir = pv_backup_location(cli->cfg);
+	char *bdir = pv_backup_directory(cli->cfg);
 	char *restore_cmd = pv_backup_restore_command(cli->cfg);
 	char *src = NULL, *auto_conf = NULL;
 	PvBackupEntry *list = NULL;
@@ -314,7 +362,10 @@ int pv_cmd_restore(PvCli *cli, int argc, char **argv)
 	PvError err;
 	PvBuf text = {0};
 	bool created = false, exists;
-	if (pv_backup_catalog_list(dir, &list, &n, &err) != PV_OK) {
+	PvSsh *ssh = pv_backup_ssh_new(cli->cfg); /* NULL: the backups are here */
+	int ssh_ms = pv_backup_ssh_timeout_ms(cli->cfg);
+	if ((ssh ? pv_backup_remote_list(ssh, bdir, ssh_ms + 10000, &list, &n, &err)
+	         : pv_backup_catalog_list(bdir, &list, &n, &err)) != PV_OK) {
 		rc = pv_cli_fail(1, "restore: %s", err.msg);
 		goto out;
 	}
@@ -346,10 +397,18 @@ int pv_cmd_restore(PvCli *cli, int argc, char **argv)
 		}
 	}
 	const PvBackupEntry *b = &list[bi];
-	src = pv_backup_entry_path(dir, b);
-	char *label_file = pv_xasprintf("%s/backup_label", src ? src : "");
-	bool data_dir = src && access(label_file, R_OK) == 0;
-	free(label_file);
+	src = pv_backup_entry_path(bdir, b);
+	bool data_dir = false;
+	if (src && ssh) {
+		if (pv_backup_remote_has_label(ssh, src, ssh_ms, &data_dir, &err) != PV_OK) {
+			rc = pv_cli_fail(1, "restore: %s", err.msg);
+			goto out;
+		}
+	} else if (src) {
+		char *label_file = pv_xasprintf("%s/backup_label", src);
+		data_dir = access(label_file, R_OK) == 0;
+		free(label_file);
+	}
 	if (!data_dir) {
 		rc = pv_cli_fail(1,
 		                 "restore: backup %s holds no data directory (no backup_label): "
@@ -418,20 +477,26 @@ int pv_cmd_restore(PvCli *cli, int argc, char **argv)
 		created = true;
 	}
 	int64_t t0 = pv_clock_mono_ms();
-	char *from = pv_xasprintf("%s/.", src);
-	const char *cp[] = {"cp", "-a", "--", from, a.to, NULL};
-	RunAs root = {0};
-	PvProc *p = NULL;
-	PvStatus st = pv_restore_run(cp, &root, 0, &p, &err);
-	free(from);
-	if (st == PV_OK && pv_proc_exit_status(p) != 0) {
-		char line[512];
-		pv_restore_first_line(p, line, sizeof line);
-		st = pv_error_set(&err, PV_ERR_IO, "cp: %s", line);
+	PvStatus st;
+	if (ssh) {
+		st = copy_remote(ssh, src, a.to, cli->cfg->backup_timeout_s * 1000, &err);
+	} else {
+		char *from = pv_xasprintf("%s/.", src);
+		const char *cp[] = {"cp", "-a", "--", from, a.to, NULL};
+		RunAs root = {0};
+		PvProc *p = NULL;
+		st = pv_restore_run(cp, &root, 0, &p, &err);
+		free(from);
+		if (st == PV_OK && pv_proc_exit_status(p) != 0) {
+			char line[512];
+			pv_restore_first_line(p, line, sizeof line);
+			st = pv_error_set(&err, PV_ERR_IO, "cp: %s", line);
+		}
+		pv_proc_free(p);
 	}
-	pv_proc_free(p);
 	if (st != PV_OK) {
-		rc = pv_cli_fail(1, "restore: copying %s: %s", src, err.msg);
+		rc = pv_cli_fail(1, "restore: copying %s%s: %s", ssh ? "from " : "",
+		                 ssh ? dir : src, err.msg);
 		undo(a.to, created);
 		goto out;
 	}
@@ -537,5 +602,7 @@ out:
 	free(list);
 	free(restore_cmd);
 	free(dir);
+	free(bdir);
+	pv_ssh_free(ssh);
 	return rc;
 }

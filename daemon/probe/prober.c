@@ -9,6 +9,8 @@
 #include "probe/probe.h"
 
 #define PV_HB_RING 256
+/* While a status probe is pending, how often its host's TCP acknowledgements are sampled. */
+#define PV_PROBE_ACK_SAMPLE_MS 100
 
 typedef enum { PH_IDLE, PH_STATUS, PH_CHAIN } StatusPhase;
 
@@ -167,6 +169,9 @@ int pv_prober_timeout(const PvProber *p, int64_t now_ms)
 	for (int i = 0; i < p->n; i++) {
 		const ProberNode *pn = &p->nodes[i];
 		int64_t t = pn->phase != PH_IDLE ? pv_pgconn_deadline(pn->conn) : pn->next_ms;
+		/* a status probe still pending: sample its host's acknowledgements every 100 ms */
+		if (pn->phase == PH_STATUS && now_ms + PV_PROBE_ACK_SAMPLE_MS < t)
+			t = now_ms + PV_PROBE_ACK_SAMPLE_MS;
 		if (t < next)
 			next = t;
 		if (pn->hb_running && pv_pgconn_deadline(pn->hb) < next)
@@ -254,6 +259,7 @@ static void finish_status(PvProber *p, int i, PvPgcEvent ev, int64_t now_ms,
 			*o = fresh;
 			nv->consecutive_failures = 0;
 			nv->alive_ms = now_ms;
+			nv->acked_since_ms = 0;
 			nv->heartbeat_age_ms = o->in_recovery ? heartbeat_age(p, o->heartbeat_seq, now_ms) : 0;
 		} else {
 			o->result = PV_PROBE_UNKNOWN;
@@ -384,8 +390,13 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 
 		/* status connection: did the host take our request in?  (asked before the step,
 		 * which may close the connection at its deadline) */
-		if (pn->phase == PH_STATUS && pv_pgconn_busy(pn->conn))
-			view->nodes[i].host_acks = pv_pgconn_host_acked(pn->conn);
+		if (pn->phase == PH_STATUS && pv_pgconn_busy(pn->conn)) {
+			PvNodeView *nv = &view->nodes[i];
+			if (!pv_pgconn_host_acked(pn->conn))
+				nv->acked_since_ms = 0;
+			else if (!nv->acked_since_ms)
+				nv->acked_since_ms = now_ms;
+		}
 		PvPgcEvent ev = pv_pgconn_step(pn->conn, revents[i * 2], now_ms);
 		if (ev == PV_PGC_LOST && pn->phase == PH_IDLE) {
 			pn->next_ms = now_ms; /* the server hung up on us: look now */
@@ -476,7 +487,6 @@ int pv_prober_step(PvProber *p, const struct pollfd *fds, const int *owner, int 
 			pn->hb_next_ms = now_ms + p->interval_ms / 2;
 		pn->phase = PH_STATUS;
 		pn->started_ms = now_ms;
-		view->nodes[i].host_acks = false;
 		pn->expect_heartbeat_read = nv->obs.in_recovery && nv->obs.has_heartbeat_table;
 		/* the activity counts every other probe; always while confirming a failure, so
 		 * a node that comes back is seen whole */

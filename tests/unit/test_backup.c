@@ -495,6 +495,134 @@ static void test_catalog(void **state)
 	free(dir);
 }
 
+static char *entry_text(const PvBackupEntry *e)
+{
+	PvBuf b = {0};
+	PvJson j;
+	pv_json_init(&j, &b);
+	pv_backup_entry_json(&j, NULL, e);
+	return pv_buf_steal(&b);
+}
+
+/* A backup directory on backup.host: its listing gives the entries a local one would. */
+static void test_remote_listing(void **state)
+{
+	(void)state;
+	PvBackupEntry a =
+	    entry("20261125T100000Z", PV_BACKUP_VERIFIED, "2026-11-25T10:00:00.000001Z");
+	PvBackupEntry b =
+	    entry("20261125T110000Z", PV_BACKUP_FAILED, "2026-11-25T11:00:00.000000Z");
+	PvBackupEntry c =
+	    entry("20261125T090000Z", PV_BACKUP_VERIFIED, "2026-11-25T09:00:00.000000Z");
+	char *ja = entry_text(&a), *jb = entry_text(&b), *jc = entry_text(&c);
+	char *text = pv_xasprintf("d 20261125T070000Z.deleting\n"
+	                          "d 20261125T080000Z\n"
+	                          "j 20261125T090000Z.json\t%s\n"
+	                          "d 20261125T100000Z\n"
+	                          "j 20261125T100000Z.json\t%s\n"
+	                          "d 20261125T110000Z.failed\n"
+	                          "j 20261125T110000Z.json\t%s\n"
+	                          "d 20261125T120000Z.partial\n"
+	                          "j notes.txt.json\t{\n"
+	                          "j broken.json\n"    /* no tab: skipped */
+	                          "x something else\n" /* unknown kind: skipped */
+	                          "d \n"               /* no name: skipped */
+	                          "j 20261125T130000Z.json.tmp.42\t{}\n"
+	                          "d 20261125T140000Z",
+	                          jc, ja, jb);
+	PvBackupItem *items = NULL;
+	size_t k = pv_backup_listing_parse(text, &items);
+	assert_int_equal(k, 11);
+	assert_true(items[0].is_dir);
+	assert_null(items[0].json);
+	assert_string_equal(items[2].name, "20261125T090000Z.json");
+	assert_string_equal(items[2].json, jc);
+	assert_string_equal(items[10].name, "20261125T140000Z"); /* the last line, no newline */
+	PvBackupEntry *list = NULL;
+	size_t n = 0;
+	pv_backup_catalog_build(items, k, &list, &n);
+	static const struct {
+		const char *label;
+		PvBackupStatus status;
+		const char *dir;
+	} want[] = {
+	    {"20261125T080000Z", PV_BACKUP_INCOMPLETE, ""},
+	    {"20261125T090000Z", PV_BACKUP_INCOMPLETE, "-"},
+	    {"20261125T100000Z", PV_BACKUP_VERIFIED, ""},
+	    {"20261125T110000Z", PV_BACKUP_FAILED, ".failed"},
+	    {"20261125T120000Z", PV_BACKUP_PARTIAL, ".partial"},
+	    {"20261125T140000Z", PV_BACKUP_INCOMPLETE, ""},
+	};
+	assert_int_equal(n, sizeof want / sizeof want[0]);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(list[i].label, want[i].label);
+		assert_int_equal(list[i].status, want[i].status);
+		assert_string_equal(list[i].dir, want[i].dir);
+	}
+	assert_int_equal(list[2].size_bytes, 12345);
+	assert_int_equal(list[2].stop_lsn, 0x5000100);
+	assert_string_equal(list[2].incident, "20261125T173455Z-42");
+	free(list);
+	pv_backup_items_free(items, k);
+	assert_int_equal(pv_backup_listing_parse("", &items), 0);
+	assert_int_equal(pv_backup_listing_parse(NULL, &items), 0);
+	pv_backup_items_free(NULL, 0);
+	free(text);
+	free(ja);
+	free(jb);
+	free(jc);
+}
+
+static void test_du_and_finish(void **state)
+{
+	(void)state;
+	int64_t v = -1;
+	assert_true(pv_backup_du_parse("40064152\t/srv/b/20261125T100000Z\n", &v));
+	assert_int_equal(v, 40064152);
+	assert_true(pv_backup_du_parse("0 x", &v));
+	assert_int_equal(v, 0);
+	static const char *const bad[] = {NULL,    "",       "du: cannot access 'x'",
+	                                  "-5\tx", "12x\tx", "99999999999999999999999\tx",
+	                                  "12"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (pv_backup_du_parse(bad[i], &v))
+			fail_msg("du output %zu parsed", i);
+
+	/* what the finish script prints: du, backup_label, the manifest's last bytes */
+	const char *out =
+	    "56841368\t/srv/b/L\n@@label\n"
+	    "START WAL LOCATION: 0/A000028 (file 00000001000000000000000A)\n"
+	    "CHECKPOINT LOCATION: 0/A000060\nBACKUP METHOD: streamed\nSTART TIMELINE: 1\n"
+	    "@@manifest\n"
+	    "ksum-Algorithm\": \"CRC32C\", \"Checksum\": \"c0ffee\" }\n],\n"
+	    "\"WAL-Ranges\": [\n{ \"Timeline\": 1, \"Start-LSN\": \"0/A000028\", \"End-LSN\": "
+	    "\"0/A000B30\" }\n],\n\"Manifest-Checksum\": \"ab\"}\n";
+	PvBackupEntry e;
+	memset(&e, 0, sizeof e);
+	assert_true(pv_backup_finish_parse(out, &e));
+	assert_int_equal(e.size_bytes, 56841368);
+	assert_int_equal(e.start_lsn, 0xA000028);
+	assert_int_equal(e.checkpoint_lsn, 0xA000060);
+	assert_int_equal(e.stop_lsn, 0xA000B30);
+	assert_int_equal(e.timeline, 1);
+	assert_string_equal(e.start_wal, "00000001000000000000000A");
+	/* no label nor manifest (an unverifiable copy): the size only */
+	memset(&e, 0, sizeof e);
+	assert_true(pv_backup_finish_parse("7\tx\n@@label\n@@manifest\n", &e));
+	assert_int_equal(e.size_bytes, 7);
+	assert_int_equal(e.stop_lsn, 0);
+	assert_false(pv_backup_finish_parse("mv: cannot move", &e));
+	assert_false(pv_backup_finish_parse(NULL, &e));
+
+	/* the manifest's tail alone gives the WAL range; a tail cut inside it does not */
+	int tl = 0;
+	uint64_t s = 0, end = 0;
+	assert_true(pv_backup_manifest_wal(strstr(out, "ksum"), &tl, &s, &end));
+	assert_int_equal(end, 0xA000B30);
+	assert_false(pv_backup_manifest_wal("\"WAL-Ranges\": [\n{ \"Timeline\": 1, \"Start-LSN",
+	                                    &tl, &s, &end));
+}
+
 static void test_entry_json(void **state)
 {
 	(void)state;
@@ -634,6 +762,7 @@ int main(void)
 	    cmocka_unit_test(test_render_recovery), cmocka_unit_test(test_command_argv),
 	    cmocka_unit_test(test_catalog),         cmocka_unit_test(test_entry_json),
 	    cmocka_unit_test(test_locations),       cmocka_unit_test(test_pgcmd),
+	    cmocka_unit_test(test_remote_listing),  cmocka_unit_test(test_du_and_finish),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -305,7 +305,7 @@ static void test_hung_primary(void **state)
 	PvPolicy p = {.confirm_failures = 3, .automatic = true, .hang_after_ms = 2500, .now_ms = 3000};
 	build(&v, "DSS", lsn, prio, 0, 1);
 	v.nodes[0].alive_ms = 1000;
-	v.nodes[0].host_acks = true;
+	v.nodes[0].acked_since_ms = 1200;
 	v.nodes[0].down_since_ms = 2000;
 	for (int i = 1; i <= 2; i++) {
 		v.nodes[i].obs.at_ms = 3000;
@@ -334,11 +334,17 @@ static void test_hung_primary(void **state)
 	assert_int_equal(d.verdict, PV_VERDICT_FAILOVER);
 
 	/* a request its host did not acknowledge (a network fault) is never a hang */
-	v.nodes[0].host_acks = false;
+	v.nodes[0].acked_since_ms = 0;
 	pv_core_decide(&v, &p, &d);
 	assert_int_equal(d.verdict, PV_VERDICT_SUSPECT);
 	assert_false(d.hung);
-	v.nodes[0].host_acks = true;
+	assert_int_equal(d.recheck_at_ms, 3600); /* the acknowledgements are sampled: look soon */
+	/* nor one it acknowledged only just now (a link back a moment ago) */
+	v.nodes[0].acked_since_ms = 3000;
+	pv_core_decide(&v, &p, &d);
+	assert_int_equal(d.verdict, PV_VERDICT_SUSPECT);
+	assert_int_equal(d.recheck_at_ms, 4000);
+	v.nodes[0].acked_since_ms = 1200;
 
 	/* no failed probe yet (a slow answer in flight), or the rule off: no hang */
 	v.nodes[0].consecutive_failures = 0;

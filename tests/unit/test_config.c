@@ -260,6 +260,7 @@ static const TemplateLine template_lines[] = {
     {"backup.method", "\tmethod = %s;", "\"pg_basebackup\""},
     {"backup.command", "\tcommand = %s;", "\"\""},
     {"backup.directory", "\tdirectory = %s;", "\"/var/lib/pgvigil/backups\""},
+    {"backup.host", "\thost = %s;", "\"\""},
     {"backup.keep", "\tkeep = %s;", "3"},
     {"backup.interval_s", "\tinterval_s = %s;", "0"},
     {"backup.on_promotion", "\ton_promotion = %s;", "\"on\""},
@@ -663,8 +664,15 @@ static void test_string_rows(void **state)
 					pv_buf_putc(&v, 'a');
 				pv_buf_putc(&v, '"');
 				text = build(o->path, v.data);
-				PvConfig *cfg = load_ok(text);
-				pv_config_free(cfg);
+				if (strcmp(o->path, "backup.host") == 0) {
+					/* as long as it may be, but no node has that name */
+					errs = load_err(text, NULL);
+					assert_non_null(strstr(errs, "backup.host: no node"));
+					free(errs);
+				} else {
+					PvConfig *cfg = load_ok(text);
+					pv_config_free(cfg);
+				}
 				free(text);
 				v.data[v.len - 1] = 'a';
 				pv_buf_putc(&v, '"');
@@ -1345,6 +1353,52 @@ static void test_node_ssh(void **state)
 	pv_buf_free(&longpass);
 }
 
+/* backup.host: a node with an ssh group; backup.directory then required and absolute */
+static void test_backup_host(void **state)
+{
+	(void)state;
+	static const char nodes[] =
+	    "cluster = { name = \"demo\"; nodes = (\n"
+	    " { name = \"n0\"; conninfo = \"host=h0\"; },\n"
+	    " { name = \"n1\"; conninfo = \"host=h1\"; pg_bin = \"/b\"; ssh = { host = \"h1\"; }; } ); };\n";
+	char *text = pv_xasprintf("%sbackup = { host = \"n1\"; directory = \"/srv/backups\"; };\n",
+	                          nodes);
+	PvConfig *cfg = load_ok(text);
+	assert_string_equal(cfg->backup_host, "n1");
+	assert_string_equal(cfg->backup_directory, "/srv/backups");
+	assert_round_trip(cfg);
+	pv_config_free(cfg);
+	free(text);
+	cfg = load_ok(nodes);
+	assert_string_equal(cfg->backup_host, "");
+	pv_config_free(cfg);
+
+	static const struct {
+		const char *backup;
+		const char *want;
+	} bad[] = {
+	    {"backup = { host = \"n7\"; directory = \"/b\"; };",
+	     "4: backup.host: no node \"n7\" in cluster.nodes"},
+	    {"backup = { host = \"n0\"; directory = \"/b\"; };",
+	     "4: backup.host: node n0 has no ssh group"},
+	    {"backup = { host = \"n1\"; };",
+	     "4: backup.directory: required with backup.host: the directory on n1's host"},
+	    {"backup = { host = \"n1\"; directory = \"rel/b\"; };",
+	     "4: backup.directory: must be an absolute path with backup.host"},
+	    {"backup = { host = \"n1\"; directory = \"/b\"; method = \"command\"; command = \"x\"; };",
+	     "4: backup.host: backup.method \"command\" runs on this host"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		text = pv_xasprintf("%s%s\n", nodes, bad[i].backup);
+		char *errs = load_err(text, NULL);
+		if (!strstr(errs, bad[i].want))
+			fail_msg("want \"%s\" in\n%s", bad[i].want, errs);
+		assert_int_equal(count_lines(errs), 1);
+		free(errs);
+		free(text);
+	}
+}
+
 static void test_misc_api(void **state)
 {
 	(void)state;
@@ -1409,7 +1463,7 @@ int main(void)
 	    cmocka_unit_test(test_unreadable),         cmocka_unit_test(test_include_dir),
 	    cmocka_unit_test(test_redaction),          cmocka_unit_test(test_errors_hide_passwords),
 	    cmocka_unit_test(test_print_round_trip),   cmocka_unit_test(test_misc_api),
-	    cmocka_unit_test(test_node_ssh),
+	    cmocka_unit_test(test_node_ssh),           cmocka_unit_test(test_backup_host),
 	    cmocka_unit_test(test_docs_sync),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -111,6 +112,31 @@ static void test_drop_privileges(void **state)
 	pv_proc_free(p);
 }
 
+/* A child reads its stdin from a pipe the caller writes; without stdin_fd it reads nothing. */
+static void test_stdin_pipe(void **state)
+{
+	(void)state;
+	int fds[2];
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	const char *argv[] = {"cat", NULL};
+	PvProcSpec spec = {.argv = argv, .stdin_fd = fds[0], .timeout_ms = 5000};
+	PvProc *p = NULL;
+	PvError err;
+	assert_int_equal(pv_proc_start(&spec, pv_clock_mono_ms(), &p, &err), PV_OK);
+	close(fds[0]);
+	assert_int_equal(write(fds[1], "streamed\n", 9), 9);
+	close(fds[1]);
+	pv_proc_wait(p);
+	assert_int_equal(pv_proc_exit_status(p), 0);
+	assert_string_equal(pv_proc_stdout(p)->data, "streamed\n");
+	pv_proc_free(p);
+	PvProcSpec none = {.argv = argv, .timeout_ms = 5000};
+	assert_int_equal(pv_proc_run(&none, &p, &err), PV_OK);
+	assert_int_equal(pv_proc_exit_status(p), 0);
+	assert_int_equal(pv_proc_stdout(p)->len, 0);
+	pv_proc_free(p);
+}
+
 static void test_output_cap(void **state)
 {
 	(void)state;
@@ -130,7 +156,7 @@ int main(void)
 		cmocka_unit_test(test_exit_and_output),   cmocka_unit_test(test_no_shell_injection),
 		cmocka_unit_test(test_deadline_kills),    cmocka_unit_test(test_term_ignored_then_killed),
 		cmocka_unit_test(test_missing_program),   cmocka_unit_test(test_drop_privileges),
-		cmocka_unit_test(test_output_cap),
+		cmocka_unit_test(test_output_cap),        cmocka_unit_test(test_stdin_pipe),
 	};
 	return cmocka_run_group_tests_name("io/proc", tests, NULL, NULL);
 }

@@ -317,20 +317,20 @@ static void test_primary_conninfo(void **state)
 
 /* ---- the runner, locally ---- */
 
-static RjCmd *run_wait(const char *const *argv, const char *const *env, int timeout_ms)
+static PvHostCmd *run_wait(const char *const *argv, const char *const *env, int timeout_ms)
 {
-	RjHost h = {0};
-	RjCmd *c = NULL;
+	PvHost h = {0};
+	PvHostCmd *c = NULL;
 	PvError err;
-	assert_int_equal(
-	    pv_rejoin_cmd_start(&h, argv, env, timeout_ms, pv_clock_mono_ms(), &c, &err), PV_OK);
+	assert_int_equal(pv_hostcmd_start(&h, argv, env, timeout_ms, pv_clock_mono_ms(), &c, &err),
+	                 PV_OK);
 	for (int i = 0; i < 1000; i++) {
 		struct pollfd fds[4];
-		int n = pv_rejoin_cmd_pollfds(c, fds, 4);
+		int n = pv_hostcmd_pollfds(c, fds, 4);
 		int64_t now = pv_clock_mono_ms();
-		int t = pv_rejoin_cmd_timeout(c, now);
+		int t = pv_hostcmd_timeout(c, now);
 		poll(fds, (nfds_t)n, t < 0 || t > 50 ? 50 : t);
-		if (pv_rejoin_cmd_step(c, pv_clock_mono_ms()))
+		if (pv_hostcmd_step(c, pv_clock_mono_ms()))
 			return c;
 	}
 	fail_msg("the command did not end");
@@ -343,41 +343,41 @@ static void test_cmd_local(void **state)
 	char how[192];
 	const char *env[] = {"PGVIGIL_TEST_X=42", NULL};
 	const char *av[] = {"sh", "-c", "echo out $PGVIGIL_TEST_X; echo err >&2; exit 3", NULL};
-	RjCmd *c = run_wait(av, env, 5000);
-	assert_false(pv_rejoin_cmd_ok(c));
-	assert_int_equal(pv_rejoin_cmd_exit(c), 3);
-	assert_string_equal(pv_rejoin_cmd_stdout(c), "out 42\n");
-	assert_string_equal(pv_rejoin_cmd_stderr(c), "err\n");
-	assert_string_equal(pv_rejoin_cmd_output(c), "out 42\nerr\n");
-	pv_rejoin_cmd_describe(c, how, sizeof how);
+	PvHostCmd *c = run_wait(av, env, 5000);
+	assert_false(pv_hostcmd_ok(c));
+	assert_int_equal(pv_hostcmd_exit(c), 3);
+	assert_string_equal(pv_hostcmd_stdout(c), "out 42\n");
+	assert_string_equal(pv_hostcmd_stderr(c), "err\n");
+	assert_string_equal(pv_hostcmd_output(c), "out 42\nerr\n");
+	pv_hostcmd_describe(c, how, sizeof how);
 	assert_string_equal(how, "exit 3");
-	assert_true(pv_rejoin_cmd_duration_ms(c) >= 0);
-	assert_int_equal(pv_rejoin_cmd_pollfds(c, NULL, 0), 0);
-	assert_int_equal(pv_rejoin_cmd_timeout(c, pv_clock_mono_ms()), -1);
-	pv_rejoin_cmd_free(c);
+	assert_true(pv_hostcmd_duration_ms(c) >= 0);
+	assert_int_equal(pv_hostcmd_pollfds(c, NULL, 0), 0);
+	assert_int_equal(pv_hostcmd_timeout(c, pv_clock_mono_ms()), -1);
+	pv_hostcmd_free(c);
 
 	const char *ok[] = {"true", NULL};
 	c = run_wait(ok, NULL, 5000);
-	assert_true(pv_rejoin_cmd_ok(c));
-	pv_rejoin_cmd_free(c);
+	assert_true(pv_hostcmd_ok(c));
+	pv_hostcmd_free(c);
 
 	/* past its deadline: killed, said so */
 	const char *slow[] = {"sleep", "10", NULL};
 	c = run_wait(slow, NULL, 200);
-	assert_false(pv_rejoin_cmd_ok(c));
-	assert_int_equal(pv_rejoin_cmd_exit(c), -1);
-	pv_rejoin_cmd_describe(c, how, sizeof how);
+	assert_false(pv_hostcmd_ok(c));
+	assert_int_equal(pv_hostcmd_exit(c), -1);
+	pv_hostcmd_describe(c, how, sizeof how);
 	assert_non_null(strstr(how, "timed out after"));
-	pv_rejoin_cmd_free(c);
+	pv_hostcmd_free(c);
 
 	/* a program that does not exist does not start */
-	RjHost h = {0};
+	PvHost h = {0};
 	PvError err;
 	const char *none[] = {"/nonexistent/pgvigil-none", NULL};
-	assert_int_not_equal(
-	    pv_rejoin_cmd_start(&h, none, NULL, 1000, pv_clock_mono_ms(), &c, &err), PV_OK);
+	assert_int_not_equal(pv_hostcmd_start(&h, none, NULL, 1000, pv_clock_mono_ms(), &c, &err),
+	                     PV_OK);
 	assert_null(c);
-	pv_rejoin_cmd_free(NULL);
+	pv_hostcmd_free(NULL);
 }
 
 static void test_cloexec_all(void **state)
@@ -386,7 +386,7 @@ static void test_cloexec_all(void **state)
 	int fd = open("/dev/null", O_RDONLY);
 	assert_true(fd > 2);
 	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
-	pv_rejoin_cloexec_all();
+	pv_hostcmd_cloexec_all();
 	assert_int_not_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
 	/* stdin, stdout, stderr are left alone */
 	assert_int_equal(fcntl(2, F_GETFD) & FD_CLOEXEC, 0);

@@ -1,6 +1,6 @@
 /*
- * rejoin_cmd: one command of a rejoin on a node's host, locally or over ssh, never blocking
- * the loop beyond the node's ssh.timeout_ms (see rejoin_int.h).
+ * hostcmd: one command on a node's host, locally or over ssh, never blocking the loop beyond
+ * the node's ssh.timeout_ms (see hostcmd.h).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -8,40 +8,60 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "act/rejoin_int.h"
+#include "act/hostcmd.h"
 #include "io/proc.h"
 
 #define POLL_EVERY_MS 500
 #define REMOTE_GRACE_MS 30000 /* past the remote timeout(1): give up polling */
 #define NOT_DONE 75
+#define GONE 76
 
-/* Starts "$@" detached under timeout(1), prints the name its files start with. */
+/* Starts "$@" detached under timeout(1), prints the name its files start with ($0: the tag).
+ * FILE.pid holds timeout's pid while it runs. */
 static const char LAUNCH[] =
     "s=$1; shift\n"
-    "f=$(mktemp \"${TMPDIR:-/tmp}/pgvigil-rejoin.XXXXXX\") || exit 1\n"
-    "(cd / && timeout -k 5 \"$s\" \"$@\" >\"$f.out\" 2>\"$f.err\" </dev/null; "
-    "echo $? >\"$f.rc.tmp\" && mv \"$f.rc.tmp\" \"$f.rc\") >/dev/null 2>&1 </dev/null &\n"
+    "f=$(mktemp \"${TMPDIR:-/tmp}/$0.XXXXXX\") || exit 1\n"
+    "(cd / && { timeout -k 5 \"$s\" \"$@\" >\"$f.out\" 2>\"$f.err\" </dev/null & "
+    "echo $! >\"$f.pid\"; wait $!; echo $? >\"$f.rc.tmp\" && mv \"$f.rc.tmp\" \"$f.rc\"; }) "
+    ">/dev/null 2>&1 </dev/null &\n"
     "echo \"$f\"\n";
 /* Not done: exit 75, no output.  Done: its exit status on the first line, then its stdout;
- * its stderr on stderr; the files removed. */
-static const char POLL[] = "f=$1\n"
-                           "[ -f \"$f.rc\" ] || exit 75\n"
-                           "cat \"$f.rc\"; cat \"$f.out\"; cat \"$f.err\" >&2\n"
-                           "rm -f \"$f\" \"$f.rc\" \"$f.out\" \"$f.err\"\n";
+ * its stderr on stderr; the files removed.  Gone without an exit status (killed with the
+ * shell that waited for it, the host restarted): exit 76, a line on stderr, files removed. */
+static const char POLL[] =
+    "f=$1\n"
+    "if [ ! -f \"$f.rc\" ]; then\n"
+    "  p=$(cat \"$f.pid\" 2>/dev/null)\n"
+    "  { [ -z \"$p\" ] || kill -0 \"$p\" 2>/dev/null; } && exit 75\n"
+    "  sleep 1; [ -f \"$f.rc\" ] || { echo \"the command (pid $p) is gone without an exit "
+    "status\" >&2; cat \"$f.err\" >&2 2>/dev/null; rm -f \"$f\" \"$f.out\" \"$f.err\" "
+    "\"$f.pid\" \"$f.rc.tmp\"; exit 76; }\n"
+    "fi\n"
+    "cat \"$f.rc\"; cat \"$f.out\"; cat \"$f.err\" >&2\n"
+    "rm -f \"$f\" \"$f.rc\" \"$f.out\" \"$f.err\" \"$f.pid\"\n";
+/* SIGTERM to timeout(1) if it still runs; waits (5 s at most) for its exit status; files gone. */
+static const char STOP[] =
+    "f=$1\n"
+    "[ -f \"$f.rc\" ] || { p=$(cat \"$f.pid\" 2>/dev/null) && [ -n \"$p\" ] && kill -TERM \"$p\" "
+    "2>/dev/null; }\n"
+    "i=0; while [ ! -f \"$f.rc\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\n"
+    "rm -f \"$f\" \"$f.rc\" \"$f.rc.tmp\" \"$f.out\" \"$f.err\" \"$f.pid\"\n";
 
-struct RjCmd {
+struct PvHostCmd {
 	PvProc *proc; /* local */
 	PvSsh *ssh;   /* remote (not owned) */
 	int ssh_timeout_ms;
 	char remote[512];
+	const char *tag;
 	int64_t start_ms, end_ms, deadline_ms, next_poll_ms;
 	bool done, timed_out;
+	int poll_failures; /* consecutive polls the host did not answer: the next waits longer */
 	int exit_status;
 	char error[512];
 	PvBuf out, err, both;
 };
 
-void pv_rejoin_cloexec_all(void)
+void pv_hostcmd_cloexec_all(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (!d)
@@ -59,8 +79,8 @@ void pv_rejoin_cloexec_all(void)
 	closedir(d);
 }
 
-static PvStatus start_local(const RjHost *h, const char *const *argv, const char *const *env,
-                            int timeout_ms, int64_t now, RjCmd *c, PvError *err)
+static PvStatus start_local(const PvHost *h, const char *const *argv, const char *const *env,
+                            int timeout_ms, int64_t now, PvHostCmd *c, PvError *err)
 {
 	const char *envv[16];
 	int n = 0;
@@ -79,14 +99,14 @@ static PvStatus start_local(const RjHost *h, const char *const *argv, const char
 	    .drop_privileges = h->drop,
 	    .timeout_ms = timeout_ms,
 	};
-	pv_rejoin_cloexec_all();
+	pv_hostcmd_cloexec_all();
 	PvStatus st = pv_proc_start(&spec, now, &c->proc, err);
 	free(home);
 	return st;
 }
 
-static PvStatus start_remote(const RjHost *h, const char *const *argv, int timeout_ms, int64_t now,
-                             RjCmd *c, PvError *err)
+static PvStatus start_remote(const PvHost *h, const char *const *argv, int timeout_ms, int64_t now,
+                             PvHostCmd *c, PvError *err)
 {
 	const char *av[40];
 	char secs[16];
@@ -95,7 +115,7 @@ static PvStatus start_remote(const RjHost *h, const char *const *argv, int timeo
 	av[n++] = "sh";
 	av[n++] = "-c";
 	av[n++] = LAUNCH;
-	av[n++] = "pgvigil-rejoin";
+	av[n++] = h->tag ? h->tag : "pgvigil-rejoin";
 	av[n++] = secs;
 	for (int i = 0; argv[i] && n < 39; i++)
 		av[n++] = argv[i];
@@ -123,20 +143,21 @@ static PvStatus start_remote(const RjHost *h, const char *const *argv, int timeo
 		return st;
 	c->ssh = h->ssh;
 	c->ssh_timeout_ms = h->ssh_timeout_ms;
+	c->tag = h->tag ? h->tag : "pgvigil-rejoin";
 	c->deadline_ms = now + timeout_ms + REMOTE_GRACE_MS;
 	c->next_poll_ms = now + 200;
 	return PV_OK;
 }
 
-PvStatus pv_rejoin_cmd_start(const RjHost *h, const char *const *argv, const char *const *env,
-                             int timeout_ms, int64_t now, RjCmd **out, PvError *err)
+PvStatus pv_hostcmd_start(const PvHost *h, const char *const *argv, const char *const *env,
+                          int timeout_ms, int64_t now, PvHostCmd **out, PvError *err)
 {
-	RjCmd *c = pv_xcalloc(1, sizeof *c);
+	PvHostCmd *c = pv_xcalloc(1, sizeof *c);
 	c->start_ms = now;
 	PvStatus st = h->remote ? start_remote(h, argv, timeout_ms, now, c, err)
 	                        : start_local(h, argv, env, timeout_ms, now, c, err);
 	if (st != PV_OK) {
-		pv_rejoin_cmd_free(c);
+		pv_hostcmd_free(c);
 		*out = NULL;
 		return st;
 	}
@@ -144,7 +165,7 @@ PvStatus pv_rejoin_cmd_start(const RjHost *h, const char *const *argv, const cha
 	return PV_OK;
 }
 
-void pv_rejoin_cmd_free(RjCmd *c)
+void pv_hostcmd_free(PvHostCmd *c)
 {
 	if (!c)
 		return;
@@ -155,12 +176,12 @@ void pv_rejoin_cmd_free(RjCmd *c)
 	free(c);
 }
 
-int pv_rejoin_cmd_pollfds(const RjCmd *c, struct pollfd *fds, int max)
+int pv_hostcmd_pollfds(const PvHostCmd *c, struct pollfd *fds, int max)
 {
 	return c->proc && !c->done ? pv_proc_pollfds(c->proc, fds, max) : 0;
 }
 
-int pv_rejoin_cmd_timeout(const RjCmd *c, int64_t now)
+int pv_hostcmd_timeout(const PvHostCmd *c, int64_t now)
 {
 	if (c->done)
 		return -1;
@@ -169,22 +190,31 @@ int pv_rejoin_cmd_timeout(const RjCmd *c, int64_t now)
 	return c->next_poll_ms > now ? (int)(c->next_poll_ms - now) : 0;
 }
 
-static void finish(RjCmd *c, int64_t now)
+static void finish(PvHostCmd *c, int64_t now)
 {
 	c->done = true;
 	c->end_ms = now;
 }
 
-static void poll_remote(RjCmd *c, int64_t now)
+static void poll_remote(PvHostCmd *c, int64_t now)
 {
 	if (now < c->next_poll_ms)
 		return;
-	const char *av[] = {"sh", "-c", POLL, "pgvigil-rejoin", c->remote, NULL};
+	const char *av[] = {"sh", "-c", POLL, c->tag, c->remote, NULL};
 	PvSshResult r;
 	PvError err;
 	PvStatus st = pv_ssh_run(c->ssh, av, c->ssh_timeout_ms, &r, &err);
+	bool answered = st == PV_OK && (pv_ssh_result_ok(&r) || r.exit_status == NOT_DONE ||
+	                                r.exit_status == GONE);
 	if (st == PV_OK && r.exit_status == NOT_DONE && !r.exit_signal[0] && r.out.len == 0) {
 		/* still running */
+		c->error[0] = '\0';
+	} else if (st == PV_OK && r.exit_status == GONE && !r.exit_signal[0]) {
+		c->exit_status = -1;
+		pv_buf_append(&c->err, r.err.data ? r.err.data : "", r.err.len);
+		snprintf(c->error, sizeof c->error, "%.*s",
+		         (int)strcspn(pv_hostcmd_stderr(c), "\n"), pv_hostcmd_stderr(c));
+		finish(c, now);
 	} else if (st == PV_OK && pv_ssh_result_ok(&r)) {
 		const char *o = r.out.data ? r.out.data : "";
 		size_t first = strcspn(o, "\n");
@@ -206,17 +236,23 @@ static void poll_remote(RjCmd *c, int64_t now)
 	} else {
 		snprintf(c->error, sizeof c->error, "ssh: %.490s", err.msg);
 	}
+	int64_t after = now + (r.duration_ms > 0 ? r.duration_ms : 0); /* the call took a while */
 	pv_ssh_result_free(&r);
-	int64_t after = now; /* the call itself may have taken a while */
 	if (!c->done && after >= c->deadline_ms) {
 		c->timed_out = true;
 		c->exit_status = -1;
 		finish(c, after);
 	}
-	c->next_poll_ms = after + POLL_EVERY_MS;
+	/* a host that does not answer is asked less and less often (each try may hold the
+	 * daemon's loop up to ssh.timeout_ms): 1, 2, 4 ... 30 s */
+	c->poll_failures = answered ? 0 : c->poll_failures + 1;
+	int64_t wait = POLL_EVERY_MS;
+	if (c->poll_failures > 0)
+		wait = c->poll_failures >= 6 ? 30000 : (int64_t)POLL_EVERY_MS << c->poll_failures;
+	c->next_poll_ms = after + wait;
 }
 
-bool pv_rejoin_cmd_step(RjCmd *c, int64_t now)
+bool pv_hostcmd_step(PvHostCmd *c, int64_t now)
 {
 	if (c->done)
 		return true;
@@ -238,42 +274,47 @@ bool pv_rejoin_cmd_step(RjCmd *c, int64_t now)
 	return c->done;
 }
 
-bool pv_rejoin_cmd_ok(const RjCmd *c)
+bool pv_hostcmd_ok(const PvHostCmd *c)
 {
 	return c->done && !c->timed_out && c->exit_status == 0 && !c->error[0];
 }
 
-int pv_rejoin_cmd_exit(const RjCmd *c)
+int pv_hostcmd_exit(const PvHostCmd *c)
 {
 	return c->timed_out ? -1 : c->exit_status;
 }
 
-const char *pv_rejoin_cmd_stdout(const RjCmd *c)
+const char *pv_hostcmd_stdout(const PvHostCmd *c)
 {
 	return c->out.data ? c->out.data : "";
 }
 
-const char *pv_rejoin_cmd_stderr(const RjCmd *c)
+const char *pv_hostcmd_stderr(const PvHostCmd *c)
 {
 	return c->err.data ? c->err.data : "";
 }
 
-const char *pv_rejoin_cmd_output(RjCmd *c)
+const char *pv_hostcmd_output(PvHostCmd *c)
 {
 	pv_buf_reset(&c->both);
-	pv_buf_puts(&c->both, pv_rejoin_cmd_stdout(c));
+	pv_buf_puts(&c->both, pv_hostcmd_stdout(c));
 	if (c->out.len && c->err.len && c->out.data[c->out.len - 1] != '\n')
 		pv_buf_putc(&c->both, '\n');
-	pv_buf_puts(&c->both, pv_rejoin_cmd_stderr(c));
+	pv_buf_puts(&c->both, pv_hostcmd_stderr(c));
 	return c->both.data ? c->both.data : "";
 }
 
-int64_t pv_rejoin_cmd_duration_ms(const RjCmd *c)
+bool pv_hostcmd_timed_out(const PvHostCmd *c)
+{
+	return c->timed_out;
+}
+
+int64_t pv_hostcmd_duration_ms(const PvHostCmd *c)
 {
 	return c->end_ms - c->start_ms;
 }
 
-void pv_rejoin_cmd_describe(const RjCmd *c, char *out, size_t size)
+void pv_hostcmd_describe(const PvHostCmd *c, char *out, size_t size)
 {
 	if (c->timed_out && c->error[0])
 		snprintf(out, size, "timed out after %lld ms (%s)",
@@ -281,8 +322,35 @@ void pv_rejoin_cmd_describe(const RjCmd *c, char *out, size_t size)
 	else if (c->timed_out)
 		snprintf(out, size, "timed out after %lld ms",
 		         (long long)(c->end_ms - c->start_ms));
+	else if (c->exit_status < 0 && c->error[0])
+		snprintf(out, size, "%s", c->error);
 	else if (c->exit_status < 0)
 		snprintf(out, size, "killed by a signal");
 	else
 		snprintf(out, size, "exit %d", c->exit_status);
+}
+
+bool pv_hostcmd_stop(PvHostCmd *c, char *error, size_t size)
+{
+	if (error && size)
+		error[0] = '\0';
+	if (!c || c->proc || !c->ssh || !c->remote[0] || c->done)
+		return true;
+	const char *av[] = {"sh", "-c", STOP, c->tag, c->remote, NULL};
+	PvSshResult r;
+	PvError err;
+	PvStatus st = pv_ssh_run(c->ssh, av, c->ssh_timeout_ms + 6000, &r, &err);
+	bool ok = st == PV_OK && pv_ssh_result_ok(&r);
+	if (!ok && error) {
+		char how[64];
+		if (st == PV_OK)
+			pv_ssh_result_describe(&r, how, sizeof how);
+		snprintf(error, size, "stopping the command on the host: %s",
+		         st == PV_OK ? how : err.msg);
+	}
+	pv_ssh_result_free(&r);
+	c->done = true;
+	c->timed_out = true;
+	c->exit_status = -1;
+	return ok;
 }
