@@ -187,6 +187,7 @@ _launch() {
 	LAUNCHED=$!
 	bench_track "$LAUNCHED"
 }
+_app_rows() { [[ $(cluster_psql app "SELECT count(*) >= 50 FROM pgvigil_bench" 2>/dev/null) == t ]]; }
 _local_rows() { [[ $(cluster_psql n0 "SELECT count(*) >= 50 FROM pgvigil_bench" 2>/dev/null) == t ]]; }
 _netns_rows() { [[ $(netns_cluster_psql ctl n0 "SELECT count(*) >= 50 FROM pgvigil_bench" 2>/dev/null) == t ]]; }
 
@@ -280,7 +281,16 @@ failover_run() {
 		*) old=down ;;
 		esac
 		;;
-	partition) netns_heal n0 ;;
+	partition)
+		# what the old primary is once the link is back: gone (fenced), a standby, or a primary
+		netns_heal n0
+		sleep 3
+		case $(netns_cluster_psql ctl n0 "SELECT pg_is_in_recovery()" 2>/dev/null) in
+		t) old=standby ;;
+		f) old=PRIMARY ;;
+		*) old=down ;;
+		esac
+		;;
 	esac
 	local first failed missing gap
 	first=$(bench_field first_ok_after_kill_ms "$W_LINE")
@@ -296,9 +306,9 @@ failover_run() {
 	fig_add "failed writes" "$failed"
 	fig_add "missing acknowledged writes" "$missing"
 	fig_add "writer max gap ms" "$gap"
-	if [[ $scen == freeze ]]; then
-		fig_add "old primary writable after thaw (1 = yes)" "$([[ $old == PRIMARY ]] && echo 1 || echo 0)"
-		[[ $old == PRIMARY ]] && echo "       split brain: evidence in $(keep_evidence "freeze-$run")"
+	if [[ $scen != kill ]]; then
+		fig_add "old primary still a primary after (1 = yes)" "$([[ $old == PRIMARY ]] && echo 1 || echo 0)"
+		[[ $old == PRIMARY ]] && echo "       split brain: evidence in $(keep_evidence "$scen-$run")"
 	fi
 	return 0
 }
@@ -312,7 +322,7 @@ scenario_failover() {
 	esac
 	echo "== $scen: $what; $RUNS runs"
 	printf '  %-4s %-12s %10s %10s %10s %10s %8s %8s %8s %s\n' run "new primary" "detect ms" "close ms" "probe ms" "write ms" failed missing "gap ms" \
-		"$([[ $scen == freeze ]] && echo "old primary after thaw")"
+		"$(case $scen in freeze) echo "old primary after thaw" ;; partition) echo "old primary after heal" ;; esac)"
 	fig_reset
 	for ((i = 1; i <= RUNS; i++)); do
 		failover_run "$scen" "$i" || printf '  %-4s run failed\n' "$i"
@@ -407,7 +417,7 @@ scenario_switchover() {
 	cluster_psql n0 "CREATE TABLE sw (id bigserial PRIMARY KEY, t timestamptz DEFAULT now())" >/dev/null
 	printf 'INSERT INTO sw DEFAULT VALUES;\n' >"$CL_DIR/sw.sql"
 	chmod 644 "$CL_DIR/sw.sql"
-	printf '  %-4s %-4s %10s %16s %16s %10s %8s %s\n' run to "queued ms" "client wait med" "client wait max" "failed tx" tps "aborted clients"
+	printf '  %-4s %-4s %10s %10s %16s %16s %10s %8s %10s %10s %s\n' run to "queued ms" "command ms" "client wait med" "client wait max" "failed tx" tps "writer gap" "w. failed" "aborted clients"
 	for ((r = 1; r <= RUNS; r++)); do
 		to=n1
 		[[ $from == n1 ]] && to=n0
@@ -416,14 +426,21 @@ scenario_switchover() {
 			break
 		fi
 		mkdir -p "$CL_DIR/pgb.$r" && chown postgres: "$CL_DIR/pgb.$r"
+		# the bench writer too, through PgBouncer: the write outage one client sees
+		ROWS_CMD=(_app_rows)
+		writer_start "$CL_DIR" "host=127.0.0.1 port=$(cluster_port pgbouncer) dbname=app user=postgres" || break
 		runuser -u postgres -- "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$(cluster_port pgbouncer)" -U postgres \
 			-c 16 -j 2 -T 10 -l --log-prefix="$CL_DIR/pgb.$r/log" -f "$CL_DIR/sw.sql" app >"$CL_DIR/pgbench.$r" 2>&1 &
 		bench_pid=$!
 		bench_track "$bench_pid"
 		sleep 3 # the switchover happens under load
 		L=$(jlines)
+		local c0 cmd_ms
+		c0=$(_cl_now_ms)
 		out=$("$PGVIGIL_BIN/pgvigil" -c "$CL_DIR/pgvigil.conf" switchover --to "$to" --reason "bench run $r" 2>&1)
+		cmd_ms=$(($(_cl_now_ms) - c0))
 		wait "$bench_pid"
+		writer_stop "$CL_DIR"
 		brc=$?
 		q=$(grep -oE "clients queued -?[0-9]+ ms" <<<"$out" | grep -oE -- "-?[0-9]+")
 		failed=$(grep -oE "number of failed transactions: [0-9]+" "$CL_DIR/pgbench.$r" | grep -oE "[0-9]+$")
@@ -431,12 +448,20 @@ scenario_switchover() {
 		aborted=0
 		((brc == 0)) || aborted="yes (pgbench exit $brc)"
 		read -r med mx < <(_client_waits "$CL_DIR/pgb.$r"/log*)
-		printf '  %-4s %-4s %10s %16s %16s %10s %8s %s\n' "$r" "$to" "${q:--}" "$med" "$mx" "${failed:--}" "${tps:--}" "$aborted"
+		local wgap wfailed
+		wgap=$(bench_field max_gap_ms "$W_LINE")
+		wfailed=$(bench_field failed "$W_LINE")
+		printf '  %-4s %-4s %10s %10s %16s %16s %10s %8s %10s %10s %s\n' "$r" "$to" "${q:--}" "$cmd_ms" "$med" "$mx" "${failed:--}" "${tps:--}" \
+			"${wgap:--}" "${wfailed:--}" "$aborted"
 		[[ -z $q ]] && echo "       pgvigil switchover: $(tail -n 1 <<<"$out")"
 		fig_add "queued ms (pgvigil: PAUSE to RESUME)" "${q:--}"
 		fig_add "client's longest transaction ms, median over clients" "$med"
 		fig_add "client's longest transaction ms, max over clients" "$mx"
 		fig_add "failed transactions" "${failed:--}"
+		fig_add "aborted clients" "$( ((brc == 0)) && echo 0 || echo -)"
+		fig_add "switchover command ms" "$cmd_ms"
+		fig_add "writer's longest gap ms" "$wgap"
+		fig_add "writer's failed writes" "$wfailed"
 		jwait 30 "$L" '"event":"incident-close"'
 		from=$to
 	done
