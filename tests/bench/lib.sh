@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/bench/lib.sh: what pgvigil's benchmarks share (sourced by scenarios.sh and detect.sh).
+# tests/bench/lib.sh: helpers of pgvigil's benchmarks (sourced by scenarios.sh).
 #
 #   bench_die MSG...            prints "bench: MSG" on stderr, exits 1
 #   bench_field KEY LINE        the number KEY=N in LINE (the writer's summary line)
