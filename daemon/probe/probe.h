@@ -3,7 +3,7 @@
  * observations for core/.
  *
  * Every interval, one prepared statement valid on a primary and on a standby (status, LSNs,
- * WAL receiver; on every other probe also the saturation and lock-wait counts, a pass over
+ * WAL receiver; on every fourth probe (2 s) also the saturation and lock-wait counts, a pass over
  * every backend's status: the "stage 1" that never touches the lock manager), followed on a
  * standby by a read of its copy of the heartbeat row.  On the primary,
  * a heartbeat upsert (its duration is the commit latency).  While sessions wait on locks past

@@ -105,6 +105,8 @@ sleep 5 # let pgvigild see the chain and settle into its steady state
 clients=$(count "backend_type = 'client backend'")
 waiters=$(count "wait_event_type = 'Lock'")
 pids=$(cluster_psql n0 "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgvigil'")
+hbpid=$(cluster_psql n0 "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgvigil' AND query LIKE '%pgvigil.heartbeat%' LIMIT 1")
+hb0=$(ticks "$hbpid")
 chains0=$(grep -c '"event":"lock-chain"' "$CL_DIR/journal.jsonl")
 # shellcheck disable=SC2086
 b0=$(ticks $pids)
@@ -120,13 +122,15 @@ done
 # shellcheck disable=SC2086
 b1=$(ticks $pids)
 d1=$(ticks "$PGVIGILD_PID")
+hb1=$(ticks "$hbpid")
 hz=$(getconf CLK_TCK)
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$PGVIGILD_PID/status")
 chains=$(($(grep -c '"event":"lock-chain"' "$CL_DIR/journal.jsonl") - chains0))
 echo "probe cost on the primary: pgvigild watching $(grep -c 'name = "n' "$CL_DIR/pgvigil.conf") nodes, $clients client connections, $waiters lock waiters, ${SECONDS_} s, default probe settings"
 awk -v b=$((b1 - b0)) -v d=$((d1 - d0)) -v hz="$hz" -v s="$SECONDS_" -v rss="$rss" \
-	-v n="$(wc -w <<<"$pids")" -v bl="$blocked" -v ch="$chains" 'BEGIN {
+	-v n="$(wc -w <<<"$pids")" -v bl="$blocked" -v ch="$chains" -v hb=$((hb1 - hb0)) 'BEGIN {
 	printf "  pgvigil backends on the primary (%d): %.2f %% of one core (target < 1 %%)\n", n, 100 * b / hz / s
+	printf "    of which the heartbeat connection: %.2f %%, the status connection: %.2f %%\n", 100 * hb / hz / s, 100 * (b - hb) / hz / s
 	printf "  pgvigild: %.2f %% of one core, RSS %.1f MiB (targets < 1 %%, < 10 MiB)\n", 100 * d / hz / s, rss / 1024
 	printf "  clients seen waiting on a lock held by pgvigil: %d (sampled every second)\n", bl
 	printf "  lock-chain journal records in the window: %d\n", ch
