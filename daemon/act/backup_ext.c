@@ -75,15 +75,7 @@ static void ext_destroy(void *self)
 	int64_t now = pv_clock_mono_ms();
 	if (job->phase != JOB_IDLE) {
 		/* stopped with the daemon: its end record says so; the directory goes next start */
-		pv_proc_free(job->proc);
-		job->proc = NULL;
-		if (job->hcmd) {
-			char why[300];
-			if (!pv_hostcmd_stop(job->hcmd, why, sizeof why))
-				pv_warn("backup %s: %s", job->e.label, why);
-			pv_hostcmd_free(job->hcmd);
-			job->hcmd = NULL;
-		}
+		pv_backup_job_stop_program(job);
 		const char *why = "the daemon stopped";
 		if (job->vspan_open) {
 			PvBuf b = {0};

@@ -87,6 +87,8 @@ void pv_backup_jend(PvDaemon *d, const PvJournalSpan *span, const char *outcome,
 
 /* backup_job.c */
 void pv_backup_job_clear(Job *job);
+/* Stops and forgets the job's program (a remote one is stopped on its host). */
+void pv_backup_job_stop_program(Job *job);
 bool pv_backup_job_busy(const BackupExt *x);
 /*
  * Starts a backup of node (-1: the primary).  *recorded tells whether a backup begin record

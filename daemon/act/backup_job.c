@@ -121,8 +121,7 @@ static void cmd_tail(const Job *job, char *out, size_t size)
 	text_tail(s, strlen(s), out, size);
 }
 
-/* Stops and forgets the program (a remote one is stopped on its host). */
-static void cmd_free(Job *job)
+void pv_backup_job_stop_program(Job *job)
 {
 	pv_proc_free(job->proc);
 	job->proc = NULL;
@@ -247,7 +246,7 @@ void pv_backup_copy_failed(BackupExt *x, PvDaemon *d, const char *outcome, const
 	Job *job = &x->job;
 	struct stat st;
 	/* the writer goes first, so nothing writes into what is being removed */
-	cmd_free(job);
+	pv_backup_job_stop_program(job);
 	if (job->remote) {
 		PvError err;
 		if (pv_backup_remote_remove(job->ssh, job->dir, job->e.label, ".partial", false,
@@ -366,7 +365,7 @@ static void finish_done(BackupExt *x, PvDaemon *d, int64_t now)
 		snprintf(msg, sizeof msg, "renaming %s.partial on %s: %s%s%s", e->label,
 		         d->cfg->backup_host, how, tail[0] ? ": " : "", tail);
 	}
-	cmd_free(job);
+	pv_backup_job_stop_program(job);
 	e->duration_ms = now - job->start_ms;
 	if (job->finish_failed) {
 		/* the verification failed: catalogued as failed, kept (as LABEL.failed if renamed)
@@ -465,7 +464,7 @@ static void verify_done(BackupExt *x, PvDaemon *d, int64_t now)
 	pv_backup_jend(d, &job->vspan, ok ? "ok" : (timed_out ? "timeout" : "failed"), b.data);
 	pv_buf_free(&b);
 	job->vspan_open = false;
-	cmd_free(job);
+	pv_backup_job_stop_program(job);
 
 	if (job->verify_only) {
 		PvError err;
@@ -528,7 +527,7 @@ static void copy_done(BackupExt *x, PvDaemon *d, int64_t now)
 		pv_backup_copy_failed(x, d, timed_out ? "timeout" : "failed", step, error, now);
 		return;
 	}
-	cmd_free(job);
+	pv_backup_job_stop_program(job);
 	pv_pgconn_free(job->pg);
 	job->pg = NULL;
 	char *manifest = pv_xasprintf("%s/backup_manifest", job->path);

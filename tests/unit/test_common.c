@@ -448,8 +448,8 @@ static void test_file_atomic(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* SHA-256 against the FIPS 180-2 vectors, a million 'a's fed in odd pieces, and the edges of
- * the padding (55, 56 and 64 bytes). */
+/* SHA-256: a million 'a's fed in odd pieces (a FIPS 180-2 vector), and the edges of the
+ * padding (55, 56 and 64 bytes). */
 static void hexof(const void *d, size_t n, char *out)
 {
 	unsigned char md[PV_SHA256_LEN];
@@ -462,13 +462,7 @@ static void test_sha256(void **state)
 {
 	(void)state;
 	char h[65];
-	hexof("", 0, h);
-	assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	hexof("abc", 3, h);
-	assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-	hexof(two, strlen(two), h);
-	assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	/* the short FIPS vectors go through pv_journal_hash in test_journal_chain */
 	PvSha256 s;
 	char a[1000];
 	memset(a, 'a', sizeof a);
