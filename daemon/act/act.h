@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "config/config.h"
+#include "io/ssh.h"
 #include "journal/journal.h"
 
 typedef struct {
@@ -55,5 +56,9 @@ PvStatus pv_act_repoint(const PvActCtx *ctx, int standby, int primary, PvError *
 /* The include file's text for a primary at host:port (pure; unit-tested). */
 void pv_endpoint_render(const PvPgbouncerConfig *pb, const char *primary_name, const char *host,
                         int port, const char *stamp, PvBuf *out);
+
+/* A session (not yet connected) to the host an ssh group of the configuration names: a node's
+ * (cluster.nodes.ssh) or PgBouncer's (pgbouncer.ssh).  pv_ssh_free() it. */
+PvSsh *pv_act_ssh_new(const PvSshConfig *c);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act/act.h"
 #include "act/backup.h"
 #include "io/ssh.h"
 
@@ -83,17 +84,7 @@ PvSsh *pv_backup_ssh_new(const PvConfig *cfg)
 	int node = pv_backup_host_node(cfg);
 	if (node < 0)
 		return NULL;
-	const PvSshConfig *c = &cfg->nodes[node].ssh;
-	PvSshTarget t = {
-	    .host = c->host,
-	    .port = c->port,
-	    .user = c->user,
-	    .key = c->key,
-	    .passphrase = c->passphrase,
-	    .known_hosts = c->known_hosts,
-	    .connect_timeout_ms = c->timeout_ms,
-	};
-	return pv_ssh_new(&t);
+	return pv_act_ssh_new(&cfg->nodes[node].ssh);
 }
 
 int pv_backup_ssh_timeout_ms(const PvConfig *cfg)

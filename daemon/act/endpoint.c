@@ -59,20 +59,11 @@ static PvStatus check_databases(const PvPgbouncerConfig *pb, PGresult *res, cons
  */
 static PvStatus write_remote(const PvPgbouncerConfig *pb, const char *text, PvError *err)
 {
-	PvSshTarget t = {
-		.host = pb->ssh.host,
-		.port = pb->ssh.port,
-		.user = pb->ssh.user,
-		.key = pb->ssh.key,
-		.passphrase = pb->ssh.passphrase,
-		.known_hosts = pb->ssh.known_hosts,
-		.connect_timeout_ms = pb->ssh.timeout_ms,
-	};
 	const char *argv[] = {"sh", "-c",
 	                      "umask 022 && printf '%s' \"$1\" > \"$2.pgvigil-tmp\" && "
 	                      "mv -f \"$2.pgvigil-tmp\" \"$2\"",
 	                      "pgvigil-endpoint", text, pb->include_file, NULL};
-	PvSsh *s = pv_ssh_new(&t);
+	PvSsh *s = pv_act_ssh_new(&pb->ssh);
 	PvSshResult r;
 	PvStatus st = pv_ssh_run(s, argv, pb->ssh.timeout_ms + pb->timeout_ms, &r, err);
 	if (st == PV_OK && !pv_ssh_result_ok(&r)) {

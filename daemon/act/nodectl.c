@@ -1,5 +1,7 @@
 #include "act/nodectl.h"
 
+#include "act/act.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -12,6 +14,20 @@
 #include "common/clock.h"
 #include "io/proc.h"
 #include "io/ssh.h"
+
+PvSsh *pv_act_ssh_new(const PvSshConfig *c)
+{
+	PvSshTarget t = {
+	    .host = c->host,
+	    .port = c->port,
+	    .user = c->user,
+	    .key = c->key,
+	    .passphrase = c->passphrase,
+	    .known_hosts = c->known_hosts,
+	    .connect_timeout_ms = c->timeout_ms,
+	};
+	return pv_ssh_new(&t);
+}
 
 bool pv_nodectl_possible(const PvConfig *cfg, int node)
 {
@@ -44,16 +60,7 @@ PvStatus pv_nodectl_pg_ctl(const PvConfig *cfg, int node, const char *const *arg
 	argv[n] = NULL;
 
 	if (nc->ssh.enabled) {
-		PvSshTarget t = {
-			.host = nc->ssh.host,
-			.port = nc->ssh.port,
-			.user = nc->ssh.user,
-			.key = nc->ssh.key,
-			.passphrase = nc->ssh.passphrase,
-			.known_hosts = nc->ssh.known_hosts,
-			.connect_timeout_ms = nc->ssh.timeout_ms,
-		};
-		PvSsh *s = pv_ssh_new(&t);
+		PvSsh *s = pv_act_ssh_new(&nc->ssh);
 		PvSshResult r;
 		snprintf(res->where, sizeof res->where, "ssh %s@%s", nc->ssh.user, pv_ssh_name(s));
 		st = pv_ssh_run(s, argv, timeout_ms, &r, err);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "act/act.h"
 #include "act/rejoin.h"
 #include "act/rejoin_int.h"
 #include "common/clock.h"
@@ -87,17 +88,8 @@ static PvStatus setup(Rj *x, PvDaemon *d, const char *node, PvError *err)
 	}
 
 	if (nc->ssh.enabled) {
-		PvSshTarget t = {
-		    .host = nc->ssh.host,
-		    .port = nc->ssh.port,
-		    .user = nc->ssh.user,
-		    .key = nc->ssh.key,
-		    .passphrase = nc->ssh.passphrase,
-		    .known_hosts = nc->ssh.known_hosts,
-		    .connect_timeout_ms = nc->ssh.timeout_ms,
-		};
 		x->host.remote = true;
-		x->host.ssh = pv_ssh_new(&t);
+		x->host.ssh = pv_act_ssh_new(&nc->ssh);
 		x->host.ssh_timeout_ms = nc->ssh.timeout_ms;
 		snprintf(x->where, sizeof x->where, "ssh %s@%s", nc->ssh.user,
 		         pv_ssh_name(x->host.ssh));

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act/act.h"
 #include "io/ssh.h"
 #include "pgvigil/cli.h"
 
@@ -30,18 +31,11 @@ static void first_line(const char *s, char *out, size_t size)
 static bool check_node(const PvNodeConfig *n, bool connect_only)
 {
 	const PvSshConfig *c = &n->ssh;
-	PvSshTarget t = {.host = c->host,
-	                 .port = c->port,
-	                 .user = c->user,
-	                 .key = c->key,
-	                 .passphrase = c->passphrase,
-	                 .known_hosts = c->known_hosts,
-	                 .connect_timeout_ms = c->timeout_ms};
 	char *pg_ctl = *n->pg_bin ? pv_xasprintf("%s/pg_ctl", n->pg_bin) : pv_xstrdup("pg_ctl");
 	const char *version[] = {pg_ctl, "--version", NULL};
 	const char *nothing[] = {"true", NULL};
 	const char *const *argv = connect_only ? nothing : version;
-	PvSsh *s = pv_ssh_new(&t);
+	PvSsh *s = pv_act_ssh_new(c);
 	PvSshResult res;
 	PvError err = {0};
 	bool ok = false;
