@@ -7,6 +7,8 @@
 #ifndef PV_PGVIGIL_CLI_H
 #define PV_PGVIGIL_CLI_H
 
+#include <jansson.h>
+
 #include "config/config.h"
 
 typedef struct {
@@ -33,5 +35,15 @@ int pv_cmd_journal(PvCli *cli, int argc, char **argv);
 
 /* Prints "pgvigil: MESSAGE" on stderr; returns status for `return pv_cli_fail(2, ...)`. */
 int pv_cli_fail(int status, const char *fmt, ...) PV_PRINTF(2, 3);
+
+/*
+ * Sends request (a JSON line) to pgvigild's control socket and waits up to timeout_ms for its
+ * answer.  Returns the parsed answer (caller json_decref()s it), or NULL after one error line
+ * "VERB: ..." with the exit status in *rc (1).  pv_cli_ask_ok() also wants "ok": true; a
+ * refusal is reported with the answer's "error", or refused when it has none.
+ */
+json_t *pv_cli_ask(PvCli *cli, const char *verb, const char *request, int timeout_ms, int *rc);
+json_t *pv_cli_ask_ok(PvCli *cli, const char *verb, const char *request, int timeout_ms,
+                      const char *refused, int *rc);
 
 #endif

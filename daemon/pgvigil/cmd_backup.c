@@ -20,7 +20,6 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "core/cluster.h"
-#include "ctl/ctl.h"
 #include "pgvigil/cli.h"
 
 #define BACKUP_USAGE                                                                               \
@@ -70,29 +69,9 @@ static void fmt_ms(char *out, size_t size, int64_t ms)
 		snprintf(out, size, "%" PRId64 "m%02" PRId64 "s", ms / 60000, (ms / 1000) % 60);
 }
 
-/* Sends request; returns the answer object when ok (caller json_decref), NULL after an error
- * line (its exit status in *rc). */
 static json_t *ask(PvCli *cli, const char *verb, const char *request, int *rc)
 {
-	char *resp = NULL;
-	PvError err;
-	if (pv_ctl_call(cli->cfg->control_socket, request, 10000, &resp, &err) != PV_OK) {
-		*rc = pv_cli_fail(1, "%s: %s", verb, err.msg);
-		return NULL;
-	}
-	json_error_t jerr;
-	json_t *obj = json_loads(resp, 0, &jerr);
-	free(resp);
-	if (!obj) {
-		*rc = pv_cli_fail(1, "%s: malformed answer from pgvigild", verb);
-		return NULL;
-	}
-	if (!json_is_true(json_object_get(obj, "ok"))) {
-		*rc = pv_cli_fail(1, "%s: %s", verb, str_or(obj, "error", "request failed"));
-		json_decref(obj);
-		return NULL;
-	}
-	return obj;
+	return pv_cli_ask_ok(cli, verb, request, 10000, "request failed", rc);
 }
 
 /* One progress line of a running job (no newline). */

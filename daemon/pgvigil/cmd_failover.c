@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "ctl/ctl.h"
 #include "pgvigil/cli.h"
 
 static const char *str_or(json_t *o, const char *key, const char *dflt)
@@ -79,19 +78,12 @@ int pv_cmd_failover(PvCli *cli, int argc, char **argv)
 	pv_json_str(&j, "reason", reason);
 	pv_json_obj_close(&j);
 
-	char *resp = NULL;
-	PvError err;
-	int timeout = cli->cfg->failover_promote_timeout_ms + 4 * cli->cfg->failover_repoint_timeout_ms + 10000;
-	PvStatus st = pv_ctl_call(cli->cfg->control_socket, req.data, timeout, &resp, &err);
-	pv_buf_free(&req);
-	if (st != PV_OK)
-		return pv_cli_fail(1, "failover: %s", err.msg);
-	json_error_t jerr;
-	json_t *obj = json_loads(resp, 0, &jerr);
-	free(resp);
-	if (!obj)
-		return pv_cli_fail(1, "failover: malformed answer from pgvigild");
 	int rc = 0;
+	int timeout = cli->cfg->failover_promote_timeout_ms + 4 * cli->cfg->failover_repoint_timeout_ms + 10000;
+	json_t *obj = pv_cli_ask(cli, "failover", req.data, timeout, &rc);
+	pv_buf_free(&req);
+	if (!obj)
+		return rc;
 	json_t *dec = json_object_get(obj, "decision");
 	if (!json_is_true(json_object_get(obj, "ok"))) {
 		print_decision(dec);

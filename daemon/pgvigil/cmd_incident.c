@@ -15,7 +15,6 @@
 
 #include "common/buf.h"
 #include "common/json.h"
-#include "ctl/ctl.h"
 #include "journal/journal_read.h"
 #include "pgvigil/cli.h"
 #include "pgvigil/report.h"
@@ -438,24 +437,12 @@ static int cmd_open_close(PvCli *cli, const char *sub, const char *id, const cha
 	pv_json_str(&j, "id", id);
 	pv_json_str(&j, "reason", reason);
 	pv_json_obj_close(&j);
-	char *resp = NULL;
-	PvError err;
-	PvStatus st = pv_ctl_call(cli->cfg->control_socket, req.data, 10000, &resp, &err);
-	pv_buf_free(&req);
-	if (st != PV_OK)
-		return pv_cli_fail(1, "incident %s: %s", sub, err.msg);
-	json_error_t jerr;
-	json_t *obj = json_loads(resp, 0, &jerr);
-	free(resp);
+	char verb[32];
+	snprintf(verb, sizeof verb, "incident %s", sub);
 	int rc = 0;
-	if (!obj)
-		rc = pv_cli_fail(1, "incident %s: malformed answer from pgvigild", sub);
-	else if (!json_is_true(json_object_get(obj, "ok")))
-		rc = pv_cli_fail(1, "incident %s: %s", sub,
-		                 json_string_value(json_object_get(obj, "error"))
-		                     ? json_string_value(json_object_get(obj, "error"))
-		                     : "refused");
-	else
+	json_t *obj = pv_cli_ask_ok(cli, verb, req.data, 10000, "refused", &rc);
+	pv_buf_free(&req);
+	if (obj)
 		printf("%s\n", json_string_value(json_object_get(obj, "incident")));
 	json_decref(obj);
 	return rc;

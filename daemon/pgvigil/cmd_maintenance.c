@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "ctl/ctl.h"
 #include "pgvigil/cli.h"
 
 static int maintenance(PvCli *cli, int argc, char **argv, const char *verb)
@@ -31,22 +30,10 @@ static int maintenance(PvCli *cli, int argc, char **argv, const char *verb)
 	pv_json_str(&j, "cmd", verb);
 	pv_json_str(&j, "reason", reason);
 	pv_json_obj_close(&j);
-	char *resp = NULL;
-	PvError err;
-	PvStatus st = pv_ctl_call(cli->cfg->control_socket, req.data, 5000, &resp, &err);
-	pv_buf_free(&req);
-	if (st != PV_OK)
-		return pv_cli_fail(1, "%s: %s", verb, err.msg);
-	json_error_t jerr;
-	json_t *o = json_loads(resp, 0, &jerr);
-	free(resp);
 	int rc = 0;
-	if (!o || !json_is_true(json_object_get(o, "ok")))
-		rc = pv_cli_fail(1, "%s: %s", verb,
-		                 o && json_string_value(json_object_get(o, "error"))
-		                     ? json_string_value(json_object_get(o, "error"))
-		                     : "refused");
-	else
+	json_t *o = pv_cli_ask_ok(cli, verb, req.data, 5000, "refused", &rc);
+	pv_buf_free(&req);
+	if (o)
 		printf(strcmp(verb, "pause") == 0
 		           ? "paused: pgvigild watches and reports but takes no automatic action\n"
 		           : "resumed: automatic actions again\n");

@@ -12,7 +12,6 @@
 
 #include "act/rejoin.h"
 #include "common/json.h"
-#include "ctl/ctl.h"
 #include "pgvigil/cli.h"
 
 #define USAGE "usage: rejoin NODE [--dry-run] --reason TEXT"
@@ -83,20 +82,12 @@ int pv_cmd_rejoin(PvCli *cli, int argc, char **argv)
 		       node, node);
 		fflush(stdout);
 	}
-	char *resp = NULL;
-	PvError err;
-	PvStatus st =
-	    pv_ctl_call(cli->cfg->control_socket, req.data, wait_ms(cli->cfg), &resp, &err);
-	pv_buf_free(&req);
-	if (st != PV_OK)
-		return pv_cli_fail(1, "rejoin: %s", err.msg);
-	json_error_t jerr;
-	json_t *obj = json_loads(resp, 0, &jerr);
-	free(resp);
-	if (!obj)
-		return pv_cli_fail(1, "rejoin: malformed answer from pgvigild");
-	bool ok = json_is_true(json_object_get(obj, "ok"));
 	int rc = 0;
+	json_t *obj = pv_cli_ask(cli, "rejoin", req.data, wait_ms(cli->cfg), &rc);
+	pv_buf_free(&req);
+	if (!obj)
+		return rc;
+	bool ok = json_is_true(json_object_get(obj, "ok"));
 	if (dry) {
 		if (!ok) {
 			rc = pv_cli_fail(1, "rejoin refused: %s",

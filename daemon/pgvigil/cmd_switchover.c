@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "ctl/ctl.h"
 #include "pgvigil/cli.h"
 
 int pv_cmd_switchover(PvCli *cli, int argc, char **argv)
@@ -43,18 +42,12 @@ int pv_cmd_switchover(PvCli *cli, int argc, char **argv)
 	pv_json_bool(&j, "dry_run", dry);
 	pv_json_str(&j, "reason", reason);
 	pv_json_obj_close(&j);
-	char *resp = NULL;
-	PvError err;
+	int rc = 0;
 	int timeout = 4 * cli->cfg->switchover_max_pause_ms + cli->cfg->failover_promote_timeout_ms + 90000;
-	PvStatus st = pv_ctl_call(cli->cfg->control_socket, req.data, timeout, &resp, &err);
+	json_t *o = pv_cli_ask(cli, "switchover", req.data, timeout, &rc);
 	pv_buf_free(&req);
-	if (st != PV_OK)
-		return pv_cli_fail(1, "switchover: %s", err.msg);
-	json_error_t jerr;
-	json_t *o = json_loads(resp, 0, &jerr);
-	free(resp);
 	if (!o)
-		return pv_cli_fail(1, "switchover: malformed answer from pgvigild");
+		return rc;
 	json_t *plan = json_object_get(o, "plan");
 	if (json_is_array(plan)) {
 		printf("%s:\n", dry ? "plan (dry run, nothing changed)" : "steps");
@@ -66,7 +59,6 @@ int pv_cmd_switchover(PvCli *cli, int argc, char **argv)
 		if (json_is_integer(p))
 			printf("predicted pause: %lld ms\n", (long long)json_integer_value(p));
 	}
-	int rc = 0;
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
 		rc = pv_cli_fail(1, "switchover refused or aborted: %s", e ? e : "unknown error");

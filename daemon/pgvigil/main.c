@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl/ctl.h"
 #include "pgvigil/cli.h"
 
 #define PV_DEFAULT_CONF "/etc/pgvigil/pgvigil.conf"
@@ -45,6 +46,35 @@ int pv_cli_fail(int status, const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	return status;
+}
+
+json_t *pv_cli_ask(PvCli *cli, const char *verb, const char *request, int timeout_ms, int *rc)
+{
+	char *resp = NULL;
+	PvError err;
+	if (pv_ctl_call(cli->cfg->control_socket, request, timeout_ms, &resp, &err) != PV_OK) {
+		*rc = pv_cli_fail(1, "%s: %s", verb, err.msg);
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *obj = json_loads(resp, 0, &jerr);
+	free(resp);
+	if (!obj)
+		*rc = pv_cli_fail(1, "%s: malformed answer from pgvigild", verb);
+	return obj;
+}
+
+json_t *pv_cli_ask_ok(PvCli *cli, const char *verb, const char *request, int timeout_ms,
+                      const char *refused, int *rc)
+{
+	json_t *obj = pv_cli_ask(cli, verb, request, timeout_ms, rc);
+	if (obj && !json_is_true(json_object_get(obj, "ok"))) {
+		const char *e = json_string_value(json_object_get(obj, "error"));
+		*rc = pv_cli_fail(1, "%s: %s", verb, e ? e : refused);
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
 }
 
 static void usage(FILE *fp)
