@@ -29,18 +29,7 @@
 void pv_backup_jevent(PvDaemon *d, const char *incident, const char *event, const char *node,
                       const char *outcome, const char *detail)
 {
-	PvJournalRecord r = {
-	    .incident = incident && *incident ? incident : NULL,
-	    .event = event,
-	    .phase = PV_PHASE_EVENT,
-	    .node = node && *node ? node : NULL,
-	    .outcome = outcome,
-	    .duration_ms = -1,
-	    .detail_json = detail,
-	};
-	PvError err;
-	if (pv_journal_append(d->journal, &r, NULL, &err) != PV_OK)
-		pv_error("journal: %s (event %s not recorded)", err.msg, event);
+	pv_daemon_journal_event_in(d, incident, event, node, outcome, detail);
 }
 
 void pv_backup_jend(PvDaemon *d, const PvJournalSpan *span, const char *outcome, const char *detail)

@@ -24,35 +24,24 @@
 
 /* ---------------------------------------------------------------- restore points */
 
-static void journal_skip(PvDaemon *d, const char *event, const char *node, const char *reason)
-{
-	PvBuf b = {0};
-	PvJson j;
-	pv_json_init(&j, &b);
-	pv_json_obj_open(&j, NULL);
-	pv_json_str(&j, "reason", reason);
-	pv_json_obj_close(&j);
-	pv_backup_jevent(d, d->incident, event, node, "skipped", b.data);
-	pv_buf_free(&b);
-}
-
 void pv_backup_restore_point(BackupExt *x, PvDaemon *d, int node, int64_t now)
 {
 	const PvConfig *cfg = d->cfg;
 	char reason[256];
 	if (!cfg->backup_restore_points) {
-		journal_skip(d, EV(PV_EV_RESTORE_POINT), NULL, "backup.restore_points is off");
+		pv_daemon_journal_reason(d, EV(PV_EV_RESTORE_POINT), NULL, "skipped",
+		                         "backup.restore_points is off");
 		return;
 	}
 	if (node < 0 || node >= d->view.nnodes) {
-		journal_skip(d, EV(PV_EV_RESTORE_POINT), NULL, "no primary is known");
+		pv_daemon_journal_reason(d, EV(PV_EV_RESTORE_POINT), NULL, "skipped", "no primary is known");
 		return;
 	}
 	const PvNodeView *nv = &d->view.nodes[node];
 	if (nv->obs.result != PV_PROBE_UP || nv->obs.in_recovery) {
 		snprintf(reason, sizeof reason, "%s does not answer as a primary%s%s", nv->name,
 		         nv->obs.reason[0] ? ": " : "", nv->obs.reason);
-		journal_skip(d, EV(PV_EV_RESTORE_POINT), nv->name, reason);
+		pv_daemon_journal_reason(d, EV(PV_EV_RESTORE_POINT), nv->name, "skipped", reason);
 		return;
 	}
 	char name[96];

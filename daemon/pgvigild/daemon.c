@@ -24,11 +24,17 @@
 void pv_daemon_journal_event(PvDaemon *d, const char *event, const char *node, const char *outcome,
                              const char *detail)
 {
+	pv_daemon_journal_event_in(d, d->incident, event, node, outcome, detail);
+}
+
+void pv_daemon_journal_event_in(PvDaemon *d, const char *incident, const char *event,
+                                const char *node, const char *outcome, const char *detail)
+{
 	PvJournalRecord r = {
-		.incident = d->incident[0] ? d->incident : NULL,
+		.incident = incident && *incident ? incident : NULL,
 		.event = event,
 		.phase = PV_PHASE_EVENT,
-		.node = node,
+		.node = node && *node ? node : NULL,
 		.outcome = outcome,
 		.duration_ms = -1,
 		.detail_json = detail,
@@ -46,8 +52,8 @@ static void kick_others(PvDaemon *d, int64_t now)
 			pv_prober_kick(d->prober, i, now);
 }
 
-static void journal_reason(PvDaemon *d, const char *event, const char *node, const char *outcome,
-                           const char *reason)
+void pv_daemon_journal_reason(PvDaemon *d, const char *event, const char *node,
+                              const char *outcome, const char *reason)
 {
 	PvBuf b = {0};
 	PvJson j;
@@ -504,7 +510,7 @@ static PvStatus run_failover(PvDaemon *d, const PvDecision *dec, PvError *err)
 			continue;
 		const PvNodeView *n = &v->nodes[i];
 		if (n->obs.result != PV_PROBE_UP || !n->obs.in_recovery) {
-			journal_reason(d, "repoint", n->name, "skipped", "not answering as a standby");
+			pv_daemon_journal_reason(d, "repoint", n->name, "skipped", "not answering as a standby");
 			continue;
 		}
 		PvError e2;
@@ -727,14 +733,14 @@ static void evaluate(PvDaemon *d, int64_t now)
 		break;
 	case PV_VERDICT_SPLIT_BRAIN:
 		if (prev != dec.verdict) {
-			journal_reason(d, pv_verdict_name(dec.verdict), NULL, NULL, dec.reason);
+			pv_daemon_journal_reason(d, pv_verdict_name(dec.verdict), NULL, NULL, dec.reason);
 			pv_error("%s", dec.reason);
 		}
 		fence_split_brain(d);
 		break;
 	case PV_VERDICT_NO_PRIMARY:
 		if (prev != dec.verdict) {
-			journal_reason(d, pv_verdict_name(dec.verdict), NULL, NULL, dec.reason);
+			pv_daemon_journal_reason(d, pv_verdict_name(dec.verdict), NULL, NULL, dec.reason);
 			pv_error("%s: no automatic action", dec.reason);
 		}
 		break;
@@ -1254,12 +1260,12 @@ void pv_daemon_run(PvDaemon *d)
 				continue;
 			}
 			if (e->result == PV_PROBE_DOWN && e->previous != PV_PROBE_DOWN) {
-				journal_reason(d, "node-down", nv->name, NULL, nv->obs.reason);
+				pv_daemon_journal_reason(d, "node-down", nv->name, NULL, nv->obs.reason);
 				pv_warn("%s is down: %s", nv->name, nv->obs.reason);
 				if (e->node == d->view.primary)
 					kick_others(d, now);
 			} else if (e->result == PV_PROBE_UP && e->previous == PV_PROBE_DOWN) {
-				journal_reason(d, "node-up", nv->name, NULL,
+				pv_daemon_journal_reason(d, "node-up", nv->name, NULL,
 				               nv->obs.in_recovery ? "answers as a standby"
 				                                   : "answers as a primary");
 				pv_info("%s is up", nv->name);

@@ -92,6 +92,13 @@ void pv_daemon_notify(PvDaemon *d, PvDaemonEvent ev, int node);
 /* Journals an event record (phase "event") in the open incident, if any. */
 void pv_daemon_journal_event(PvDaemon *d, const char *event, const char *node, const char *outcome,
                              const char *detail_json);
+/* The same in the given incident (NULL or "": none); node "" is none.  A record that cannot be
+ * written is logged. */
+void pv_daemon_journal_event_in(PvDaemon *d, const char *incident, const char *event,
+                                const char *node, const char *outcome, const char *detail_json);
+/* An event record whose detail is {"reason": reason}, in the open incident. */
+void pv_daemon_journal_reason(PvDaemon *d, const char *event, const char *node,
+                              const char *outcome, const char *reason);
 
 /* Takes ownership of cfg and journal. */
 PvStatus pv_daemon_init(PvDaemon *d, PvConfig *cfg, PvJournal *journal, int listen_fd,
