@@ -372,7 +372,9 @@ void pv_core_decide(const PvClusterView *v, const PvPolicy *p, PvDecision *out)
 			/* not yet: look again when it could be (sooner while the host is not acking:
 			 * the samples of its acknowledgements come without a probe event) */
 			if (armed)
-				out->recheck_at_ms = pn->acked_since_ms > 0 || due > p->now_ms ? due : p->now_ms + 100;
+				out->recheck_at_ms = pn->acked_since_ms > 0 || due > p->now_ms
+				                         ? due
+				                         : p->now_ms + PV_CORE_HANG_RECHECK_MS;
 			set_reason(out, PV_VERDICT_SUSPECT, "primary %s failed a probe: %s", pn->name,
 			           pn->obs.reason);
 			return;

@@ -119,6 +119,9 @@ typedef struct {
  * probe.timeout_ms, bounds a blocked one), while a link that just came back acknowledges at
  * once and answers a moment later. */
 #define PV_CORE_HANG_ACKED_MS 1000
+/* While the host has not acknowledged them, decide again this often: the prober samples the
+ * acknowledgements (every 100 ms) without a probe event to wake the decision. */
+#define PV_CORE_HANG_RECHECK_MS 100
 
 typedef struct {
 	int confirm_failures;
